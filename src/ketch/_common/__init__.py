@@ -1,0 +1,1 @@
+"""Helpers shared by every subpackage; the standard library only."""

@@ -1,0 +1,1 @@
+"""Command lines: ``ketch`` (users), ``ketch-runtime`` (runc-compatible), ``ketchd`` (the CRI daemon)."""

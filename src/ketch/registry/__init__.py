@@ -1,0 +1,1 @@
+"""The OCI distribution-spec registry: server and client."""
