@@ -23,6 +23,7 @@ _NUMBERS = {
     "openat2": (437, 437),
     "pidfd_send_signal": (424, 424),
     "pidfd_getfd": (438, 438),
+    "keyctl": (250, 219),
 }
 _ARCH = platform.machine()
 _INDEX = {"x86_64": 0, "aarch64": 1}.get(_ARCH)

@@ -17,7 +17,7 @@ __all__ = [
     "default_config",
 ]
 
-OCI_VERSION = "1.2.0"
+OCI_VERSION = "1.1.0"  # what configs are written with; crun 1.8 refuses 1.2.0
 
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"]
 DEFAULT_CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]

@@ -1,0 +1,176 @@
+"""The operations of runtime-spec runtime.md on containers kept in a :class:`StateStore`.
+
+create lives in :mod:`ketch.runtime.process.parent`; this module does the rest: start, state, kill, delete,
+list, and the foreground ``run``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from typing import Any
+
+from ketch.runtime.errors import ContainerNotFound, InvalidState
+from ketch.runtime.hooks import run_hooks
+from ketch.runtime.state import StateStore, process_start_time
+
+__all__ = ["delete", "kill", "list_containers", "load", "start", "state_of"]
+
+
+def load(store: StateStore, container_id: str) -> tuple[dict[str, Any], str]:
+    state = store.load(container_id)
+    if state is None:
+        raise ContainerNotFound(container_id)
+    return state, store.status(state)
+
+
+def state_of(store: StateStore, container_id: str) -> dict[str, Any]:
+    """runc's ``state`` output: the runtime-spec state plus rootfs, created and owner."""
+    state, status = load(store, container_id)
+    out: dict[str, Any] = {
+        "ociVersion": state["ociVersion"],
+        "id": state["id"],
+        "pid": state["pid"] if status != "stopped" else 0,
+        "status": status,
+        "bundle": state["bundle"],
+        "rootfs": state["rootfs"],
+        "created": state["created"],
+        "owner": state.get("owner", ""),
+    }
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    return out
+
+
+def _spec_state_json(state: dict[str, Any], status: str) -> bytes:
+    from ketch.runtime.process.parent import _json, public_state
+
+    return _json(public_state(state, status))
+
+
+def start(store: StateStore, container_id: str) -> list[str]:
+    """Let the created container's program run; returns poststart hook warnings."""
+    state, status = load(store, container_id)
+    if status != "created":
+        raise InvalidState(f'container "{container_id}" is {status}, not created: cannot start it')
+    fifo = store.fifo_path(container_id)
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InvalidState(f'container "{container_id}" was already started') from None
+    try:
+        _read_start_byte(fd, state, container_id)
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(fifo)
+    except FileNotFoundError:
+        pass
+    return run_hooks(
+        state["config"].get("hooks"), "poststart", _spec_state_json(state, "running"), warn_only=True
+    )
+
+
+def _read_start_byte(fd: int, state: dict[str, Any], container_id: str) -> None:
+    """Our open of the fifo lets the init's open for writing return; it then writes one byte."""
+    deadline = time.monotonic() + 30
+    delay = 0.0001
+    while True:
+        try:
+            if os.read(fd, 1):
+                return
+        except BlockingIOError:
+            pass
+        info = process_start_time(state["pid"])
+        if info is None or info[1] in ("Z", "X") or info[0] != state.get("pidStartTime"):
+            raise InvalidState(f'container "{container_id}" exited before it could be started')
+        if time.monotonic() > deadline:
+            raise InvalidState(f'container "{container_id}" did not respond to start')
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
+def kill(store: StateStore, container_id: str, sig: int, *, all_processes: bool = False) -> None:
+    state, status = load(store, container_id)
+    if status == "stopped":
+        raise InvalidState(f'container "{container_id}" is not running')
+    if all_processes and state.get("cgroup"):
+        from ketch.runtime.cgroups import new_manager_from_state
+
+        new_manager_from_state(state["cgroup"]).kill_all(sig)
+        return
+    try:
+        os.kill(state["pid"], sig)
+    except ProcessLookupError:
+        raise InvalidState(f'container "{container_id}" is not running') from None
+
+
+def _wait_gone(pid: int, start_time: int | None, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return True
+        except ChildProcessError:
+            pass
+        info = process_start_time(pid)
+        if info is None or info[1] in ("Z", "X") or info[0] != start_time:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+def delete(store: StateStore, container_id: str, *, force: bool = False) -> list[str]:
+    """Remove a stopped (or, like runc, a created) container; ``force`` kills a running one first.
+    Returns poststop hook warnings."""
+    state = store.load(container_id)
+    if state is None:
+        if store.exists(container_id):
+            store.remove(container_id)  # a create that died before writing any state
+            return []
+        if force:
+            return []
+        raise ContainerNotFound(container_id)
+    status = store.status(state)
+    if status in ("running", "paused") and not force:
+        raise InvalidState(f'container "{container_id}" is {status}: stop it first or use --force')
+    cgroup = None
+    if state.get("cgroup"):
+        from ketch.runtime.cgroups import new_manager_from_state
+
+        cgroup = new_manager_from_state(state["cgroup"])
+    if status != "stopped":
+        if status == "paused" and cgroup is not None:
+            cgroup.thaw()
+        try:
+            os.kill(state["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_gone(state["pid"], state.get("pidStartTime"))
+    if cgroup is not None:
+        try:
+            if cgroup.pids():
+                cgroup.kill_all(signal.SIGKILL)
+        except OSError:
+            pass
+        cgroup.destroy()
+    warnings = run_hooks(
+        state["config"].get("hooks"), "poststop", _spec_state_json(state, "stopped"), warn_only=True
+    )
+    store.remove(container_id)
+    return warnings
+
+
+def list_containers(store: StateStore) -> list[dict[str, Any]]:
+    out = []
+    for cid in store.ids():
+        try:
+            out.append(state_of(store, cid))
+        except (ContainerNotFound, ValueError, OSError) as exc:
+            if getattr(exc, "errno", None) not in (None, errno.ENOENT):
+                raise
+    return out

@@ -1,0 +1,38 @@
+"""``features``: what this runtime implements, as runtime-spec features.md describes it. Only the truth:
+an entry is listed once the code behind it exists and is tested."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch.runtime.rootfs.mounts import _FLAGS, PROPAGATION
+from ketch.spec.runtime import NAMESPACE_TYPES
+from ketch.spec.runtime_caps import CAPABILITY_NAMES
+
+__all__ = ["features"]
+
+
+def features() -> dict[str, Any]:
+    linux: dict[str, Any] = {
+        "namespaces": list(NAMESPACE_TYPES),
+        "capabilities": sorted(CAPABILITY_NAMES),
+        "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+        "apparmor": {"enabled": False},
+        "selinux": {"enabled": False},
+        "intelRdt": {"enabled": False},
+        "mountExtensions": {"idmap": {"enabled": False}},
+    }
+    try:
+        from ketch.runtime.seccomp import features as seccomp_features  # type: ignore[import-not-found]
+
+        linux["seccomp"] = seccomp_features()
+    except ImportError:
+        linux["seccomp"] = {"enabled": False}
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted([*_FLAGS, *PROPAGATION, "tmpcopyup"]),
+        "linux": linux,
+        "annotations": {"org.opencontainers.runtime.name": "ketch-runtime"},
+    }

@@ -1,0 +1,360 @@
+"""The container's init: what runs in the new namespaces, from fork to the exec of the container's program.
+
+It is a list of small named steps, run in order by :func:`run_init`. The order is the point of this module;
+each step says why it sits where it does. The init is a forked copy of the runtime: it must import nothing
+after ``pivot_root`` (the host's Python is gone by then), so everything it needs is imported by the parent.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import Any
+
+from ketch.linux import mount as m
+from ketch.linux import prctl
+from ketch.linux.exec import execve_fd
+from ketch.linux.fd import CLOSE_RANGE_CLOEXEC, close_range, fd_path
+from ketch.runtime import capabilities, rlimits
+from ketch.runtime.execpath import lookup
+from ketch.runtime.hooks import run_hooks
+from ketch.runtime.process.channel import Channel
+from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY
+from ketch.runtime.rootfs import devices, finalize, mounts, pivot
+
+__all__ = ["InitContext", "run_init"]
+
+
+class InitContext:
+    """Everything the init needs, prepared by the parent before fork."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        bundle: str,
+        rootfs: str,
+        channel: Channel,
+        *,
+        fifo_fd: int,
+        trampoline_fd: int,
+        console_fd: int,
+        preserve_fds: int,
+        no_pivot: bool,
+        userns: bool,
+        cgroupns: bool,
+        cgroup_paths: dict[str, str],
+        seccomp: Any = None,
+    ) -> None:
+        self.config = config
+        self.process: dict[str, Any] = config["process"]
+        self.linux: dict[str, Any] = config.get("linux", {})
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.channel = channel
+        self.fifo_fd = fifo_fd
+        self.trampoline_fd = trampoline_fd
+        self.console_fd = console_fd
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot
+        self.userns = userns
+        self.cgroupns = cgroupns
+        self.cgroup_paths = cgroup_paths
+        self.seccomp = seccomp
+        self.state_json = b"{}"
+        self.program = ""
+        self.rootfd = -1
+
+
+# -- before pivot_root: the host's filesystem is still visible ---------------------------------------------
+
+
+def isolate_mounts(ctx: InitContext) -> None:
+    """First: nothing this process mounts may propagate back to the host. runc's default is rslave."""
+    prop = ctx.linux.get("rootfsPropagation")
+    flags = mounts.PROPAGATION.get(prop, m.MS_SLAVE | m.MS_REC) if prop else m.MS_SLAVE | m.MS_REC
+    if flags & m.MS_SHARED:
+        flags = m.MS_SLAVE | m.MS_REC  # made shared again after pivot_root; pivot_root refuses shared parents
+    m.mount(None, "/", None, flags)
+
+
+def bind_rootfs(ctx: InitContext) -> None:
+    """pivot_root needs the new root to be a mount point: bind the rootfs onto itself."""
+    m.mount(ctx.rootfs, ctx.rootfs, None, m.MS_BIND | m.MS_REC)
+    ctx.rootfd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def mount_config_mounts(ctx: InitContext) -> None:
+    """config.json's mounts, in order (a later mount may land inside an earlier one, /dev then /dev/pts)."""
+    mctx = mounts.MountContext(
+        ctx.rootfd,
+        ctx.rootfs,
+        ctx.bundle,
+        userns=ctx.userns,
+        cgroupns=ctx.cgroupns,
+        cgroup_paths=ctx.cgroup_paths,
+    )
+    mounts.mount_all(ctx.config.get("mounts", []), mctx)
+
+
+def make_devices(ctx: InitContext) -> None:
+    """After the mounts, since /dev is usually a tmpfs mounted just now. Default devices and /dev links only
+    when the config mounts /dev itself (otherwise /dev is the image's, as runc leaves it)."""
+    if any(mt["destination"].rstrip("/") == "/dev" for mt in ctx.config.get("mounts", [])):
+        devices.create_devices(ctx.rootfd, devices.DEFAULT_DEVICES, userns=ctx.userns)
+        devices.create_dev_symlinks(ctx.rootfd)
+    devices.create_devices(ctx.rootfd, ctx.linux.get("devices", []), userns=ctx.userns)
+
+
+def create_container_hooks(ctx: InitContext) -> None:
+    """The parent runs prestart and createRuntime hooks once the namespaces exist; then createContainer hooks
+    run here, in the container's namespaces but before pivot_root (runtime-spec config.md)."""
+    ctx.channel.send(MOUNTS_READY)
+    msg = ctx.channel.recv(HOOKS_DONE)
+    ctx.state_json = msg["state"].encode()
+    run_hooks(ctx.config.get("hooks"), "createContainer", ctx.state_json)
+
+
+def switch_root(ctx: InitContext) -> None:
+    """From here on the host's files are out of reach."""
+    if ctx.no_pivot:
+        pivot.move_root(ctx.rootfs)
+    else:
+        pivot.pivot_root(ctx.rootfs)
+    os.close(ctx.rootfd)
+    ctx.rootfd = -1
+    prop = ctx.linux.get("rootfsPropagation")
+    if prop in ("shared", "rshared"):
+        m.mount(None, "/", None, mounts.PROPAGATION[prop])
+
+
+# -- after pivot_root -----------------------------------------------------------------------------------------
+
+
+def set_sysctls(ctx: InitContext) -> None:
+    """Needs the container's /proc (mounted above), and must precede readonlyPaths, which usually covers
+    /proc/sys."""
+    finalize.write_sysctls(ctx.linux.get("sysctl", {}))
+
+
+def mask_and_protect_paths(ctx: InitContext) -> None:
+    finalize.readonly_paths(ctx.linux.get("readonlyPaths", []))
+    finalize.mask_paths(ctx.linux.get("maskedPaths", []))
+
+
+def set_hostname(ctx: InitContext) -> None:
+    if ctx.config.get("hostname"):
+        prctl.sethostname(ctx.config["hostname"])
+    if ctx.config.get("domainname"):
+        prctl.setdomainname(ctx.config["domainname"])
+
+
+def setup_console(ctx: InitContext) -> None:
+    """A terminal from the container's own devpts: the master goes to whoever listens on the console socket,
+    the slave becomes stdio and the controlling terminal, and /dev/console points at it."""
+    if not ctx.process.get("terminal"):
+        return
+    from ketch.linux import term
+
+    master, slave = term.open_pty("/dev/ptmx")
+    try:
+        size = ctx.process.get("consoleSize")
+        if size:
+            import fcntl
+            import struct
+            import termios
+
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
+        pts = os.readlink(fd_path(slave))
+        term.send_fd(ctx.console_fd, master, pts.encode())
+    finally:
+        os.close(master)
+    os.close(ctx.console_fd)
+    ctx.console_fd = -1
+    try:
+        fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        m.mount(pts, "/dev/console", None, m.MS_BIND)
+    except OSError:
+        pass  # /dev/console is optional (a read-only /dev); the terminal itself works without it
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    from ketch.linux.term import set_controlling_tty
+
+    set_controlling_tty(0)
+
+
+def protect_root(ctx: InitContext) -> None:
+    """Read-only root last among the mounts: every mount point above had to be created first."""
+    if ctx.config["root"].get("readonly"):
+        finalize.readonly_root()
+
+
+def set_oom_score_adj(ctx: InitContext) -> None:
+    if "oomScoreAdj" in ctx.process:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(ctx.process["oomScoreAdj"]))
+        except OSError as exc:
+            raise OSError(exc.errno, f"process.oomScoreAdj: {exc.strerror}") from exc
+
+
+def set_rlimits(ctx: InitContext) -> None:
+    """Before dropping privileges: raising a hard limit may need them."""
+    rlimits.apply_rlimits(ctx.process.get("rlimits", []))
+
+
+def close_leaked_fds(ctx: InitContext) -> None:
+    """No host file descriptor may reach the container, and none may be used to leave it, e.g. a cwd of
+    /proc/self/fd/N (CVE-2024-21626). Every fd above the preserved ones becomes close-on-exec now, before
+    the working directory is entered; stdio and the preserved fds stay."""
+    first = 3 + ctx.preserve_fds
+    close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+    for fd in range(3, first):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"--preserve-fds: fd {fd} is not open") from exc
+
+
+def find_program(ctx: InitContext) -> None:
+    """Fail at create time, not at start, when the program does not exist (as runc does)."""
+    cwd = ctx.process["cwd"]
+    _enter_cwd(cwd, create=True)
+    ctx.program = lookup(ctx.process["args"][0], ctx.process.get("env", []))
+
+
+def _enter_cwd(cwd: str, *, create: bool) -> None:
+    if create:
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError:
+            pass  # a read-only root; chdir below reports the real problem
+    try:
+        os.chdir(cwd)
+        # CVE-2024-21626: a cwd reached through a leaked fd lies outside the root; getcwd then fails
+        os.getcwd()
+    except FileNotFoundError as exc:
+        raise OSError(errno.ENOENT, f"process.cwd {cwd!r} is not inside the container") from exc
+    except OSError as exc:
+        raise OSError(exc.errno, f"process.cwd {cwd!r}: {exc.strerror}") from exc
+
+
+def change_user(ctx: InitContext) -> None:
+    """Bounding set first (needs CAP_SETPCAP), then groups and ids keeping capabilities, then the five sets.
+    The working directory is entered again as the user, so its permissions apply to the user."""
+    caps = ctx.process.get("capabilities")
+    if caps is not None:
+        capabilities.apply_bounding(caps)
+    user = ctx.process.get("user", {})
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    prctl.set_keepcaps(True)
+    try:
+        os.setgroups(user.get("additionalGids", []))
+    except PermissionError:
+        if not ctx.userns:
+            raise
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    prctl.set_keepcaps(False)
+    if caps is not None:
+        capabilities.apply_sets(caps)
+    if "umask" in user:
+        os.umask(user["umask"])
+    _enter_cwd(ctx.process["cwd"], create=False)
+
+
+def no_new_privileges(ctx: InitContext) -> None:
+    if ctx.process.get("noNewPrivileges"):
+        prctl.set_no_new_privs()
+
+
+def report_ready(ctx: InitContext) -> None:
+    """The container is created. Nothing after this can be reported to ``create``: errors go to stderr."""
+    ctx.channel.send(READY)
+    ctx.channel.close()
+
+
+def wait_for_start(ctx: InitContext) -> None:
+    """Block until ``start`` opens the fifo for reading (runtime-spec: the program must not run before)."""
+    fd = os.open(fd_path(ctx.fifo_fd), os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(ctx.fifo_fd)
+
+
+def start_container_hooks(ctx: InitContext) -> None:
+    run_hooks(ctx.config.get("hooks"), "startContainer", ctx.state_json)
+
+
+def load_seccomp(ctx: InitContext) -> None:
+    """Last before exec, so the filter constrains the program and nothing the runtime still has to do."""
+    if ctx.seccomp is not None:
+        ctx.seccomp.load()
+
+
+def exec_program(ctx: InitContext) -> None:
+    """exec a sealed in-memory stub, which execs the program found by find_program: the container never sees
+    a host binary through /proc/<pid>/exe (CVE-2019-5736)."""
+    args = ctx.process["args"]
+    env = ctx.process.get("env", [])
+    if ctx.trampoline_fd >= 0:
+        execve_fd(ctx.trampoline_fd, [ctx.program, *args], env)
+    os.execve(ctx.program, args, dict(item.split("=", 1) for item in env))  # no stub for this architecture
+
+
+BEFORE_READY = (
+    isolate_mounts,
+    bind_rootfs,
+    mount_config_mounts,
+    make_devices,
+    create_container_hooks,
+    switch_root,
+    set_sysctls,
+    mask_and_protect_paths,
+    set_hostname,
+    setup_console,
+    protect_root,
+    set_oom_score_adj,
+    set_rlimits,
+    close_leaked_fds,
+    find_program,
+    change_user,
+    no_new_privileges,
+    report_ready,
+)
+AFTER_READY = (wait_for_start, start_container_hooks, load_seccomp, exec_program)
+
+
+def run_init(ctx: InitContext) -> None:
+    """Never returns: execs the program, or exits non-zero after reporting the failure."""
+    try:
+        # While the init is still a copy of the runtime, other processes in the container must not be able
+        # to open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
+        prctl.set_dumpable(False)
+        os.setsid()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        for step in BEFORE_READY:
+            step(ctx)
+    except BaseException as exc:
+        ctx.channel.send_error(_describe(exc))
+        os._exit(1)
+    try:
+        for step in AFTER_READY:
+            step(ctx)
+    except BaseException as exc:
+        try:
+            os.write(2, f"ketch-runtime init: {_describe(exc)}\n".encode())
+        except OSError:
+            pass
+    os._exit(127)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+        return text
+    return str(exc) or type(exc).__name__
+
