@@ -218,27 +218,30 @@ def close_leaked_fds(ctx: InitContext) -> None:
             raise OSError(exc.errno, f"--preserve-fds: fd {fd} is not open") from exc
 
 
+def make_cwd(ctx: InitContext) -> None:
+    """The working directory is created if missing (as runc does), before the root may turn read-only."""
+    try:
+        os.makedirs(ctx.process["cwd"], 0o755, exist_ok=True)
+    except OSError:
+        pass  # not creatable (a file in the way, a read-only image): entering it below says why
+
+
 def find_program(ctx: InitContext) -> None:
     """Fail at create time, not at start, when the program does not exist (as runc does)."""
-    cwd = ctx.process["cwd"]
-    _enter_cwd(cwd, create=True)
+    _enter_cwd(ctx.process["cwd"])
     ctx.program = lookup(ctx.process["args"][0], ctx.process.get("env", []))
 
 
-def _enter_cwd(cwd: str, *, create: bool) -> None:
-    if create:
-        try:
-            os.makedirs(cwd, 0o755, exist_ok=True)
-        except OSError:
-            pass  # a read-only root; chdir below reports the real problem
+def _enter_cwd(cwd: str) -> None:
     try:
         os.chdir(cwd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"process.cwd {cwd!r}: {exc.strerror}") from exc
+    try:
         # CVE-2024-21626: a cwd reached through a leaked fd lies outside the root; getcwd then fails
         os.getcwd()
     except FileNotFoundError as exc:
         raise OSError(errno.ENOENT, f"process.cwd {cwd!r} is not inside the container") from exc
-    except OSError as exc:
-        raise OSError(exc.errno, f"process.cwd {cwd!r}: {exc.strerror}") from exc
 
 
 def change_user(ctx: InitContext) -> None:
@@ -262,7 +265,7 @@ def change_user(ctx: InitContext) -> None:
         capabilities.apply_sets(caps)
     if "umask" in user:
         os.umask(user["umask"])
-    _enter_cwd(ctx.process["cwd"], create=False)
+    _enter_cwd(ctx.process["cwd"])
 
 
 def no_new_privileges(ctx: InitContext) -> None:
@@ -277,10 +280,15 @@ def report_ready(ctx: InitContext) -> None:
 
 
 def wait_for_start(ctx: InitContext) -> None:
-    """Block until ``start`` opens the fifo for reading (runtime-spec: the program must not run before)."""
-    fd = os.open(fd_path(ctx.fifo_fd), os.O_WRONLY | os.O_CLOEXEC)
-    os.write(fd, b"0")
-    os.close(fd)
+    """Block until ``start`` writes its byte into the exec fifo (runtime-spec: the program must not run
+    before start). The fifo was opened read-write by the parent, so no /proc lookup is needed here: a
+    non-dumpable process in a user namespace cannot reach its own /proc/self/fd."""
+    while True:
+        try:
+            if os.read(ctx.fifo_fd, 1):
+                break
+        except InterruptedError:
+            continue
     os.close(ctx.fifo_fd)
 
 
@@ -315,16 +323,16 @@ BEFORE_READY = (
     mask_and_protect_paths,
     set_hostname,
     setup_console,
+    make_cwd,
     protect_root,
     set_oom_score_adj,
     set_rlimits,
     close_leaked_fds,
     find_program,
-    change_user,
-    no_new_privileges,
     report_ready,
 )
-AFTER_READY = (wait_for_start, start_container_hooks, load_seccomp, exec_program)
+# The user and capabilities change only after start, so startContainer hooks run with the init's privileges.
+AFTER_READY = (wait_for_start, start_container_hooks, change_user, no_new_privileges, load_seccomp, exec_program)
 
 
 def run_init(ctx: InitContext) -> None:

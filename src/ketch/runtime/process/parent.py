@@ -211,7 +211,8 @@ def _build(
     namespaces = {n["type"]: n for n in linux.get("namespaces", [])}
     fifo = store.fifo_path(container_id)
     os.mkfifo(fifo, 0o622)
-    fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+    # read-write: opening never blocks, and the init blocks reading it until start writes (see init)
+    fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
     build.fds.append(fifo_fd)
 
     from ketch.runtime.cgroups import CgroupError, new_manager
