@@ -81,7 +81,7 @@ def test_delete_force_kills_a_running_container(ketch: Any, bundle: Any, cid: st
     ketch("run", "-d", "--bundle", str(b), cid)
     pid = ketch.state(cid)["pid"]
     ketch("delete", "--force", cid)
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     assert not (ketch.root / cid).exists()
 
 
