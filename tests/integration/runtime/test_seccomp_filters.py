@@ -51,9 +51,11 @@ def run_under_filter(
     target: list[str] | Callable[[], int],
     *,
     on_listener: Callable[[int, int], None] | None = None,
+    setup: Callable[[], None] | None = None,
     timeout: float = 30.0,
 ) -> Result:
-    """Fork; in the child set no_new_privs, load the filter, then exec ``target`` (argv) or call it.
+    """Fork; in the child run ``setup``, set no_new_privs, load the filter, then exec ``target`` (argv) or
+    call it (its return value is the exit code).
 
     With NEW_LISTENER the child sends the listener fd back over a socketpair before exec, as a runtime's
     init does, and ``on_listener(fd, child_pid)`` runs in the parent (the fd is closed after it returns).
@@ -67,6 +69,8 @@ def run_under_filter(
         try:
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
+            if setup is not None:
+                setup()
             if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
                 raise OSError(ctypes.get_errno(), "prctl")
             fd = load_filter(bpf, flags)
@@ -113,6 +117,14 @@ def run_under_filter(
                 os.close(fd)
             except OSError:
                 pass
+
+
+def private_mount_namespace() -> None:
+    """A ``setup`` for children that try mounts: their own mount namespace, so nothing reaches the host."""
+    if _libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+        raise OSError(ctypes.get_errno(), "unshare")
+    if _libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+        raise OSError(ctypes.get_errno(), "mount")
 
 
 def _drain(fd: int) -> str:

@@ -142,9 +142,15 @@ def _args(value: object, path: str) -> tuple[Arg, ...]:
         if op not in OPERATORS:
             raise _fail(f"{p}.op", f'unknown operator "{op}"')
         val = _uint(arg["value"], f"{p}.value", _U64_MAX)
-        two = _uint(arg.get("valueTwo", 0) or 0, f"{p}.valueTwo", _U64_MAX)
+        two = _uint(0 if arg.get("valueTwo") is None else arg["valueTwo"], f"{p}.valueTwo", _U64_MAX)
         out.append(Arg(index, val, two, op))
     return tuple(out)
+
+
+def _optional(obj: dict[str, Any], key: str) -> object:
+    """An optional array: absent or null means empty; anything else is validated by the caller."""
+    value = obj.get(key)
+    return [] if value is None else value
 
 
 def _names(value: object, path: str) -> tuple[str, ...]:
@@ -183,8 +189,8 @@ def parse_profile(raw: object, field: str = FIELD) -> Profile:
         # Every system call of the init after loading, including the one handing over the fd, would wait for
         # an agent that cannot have the fd yet (runc refuses this too).
         raise _fail(f"{field}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
-    arches = _unique_names(obj.get("architectures") or [], f"{field}.architectures", dict.fromkeys(ARCHES, 0), "architecture")
-    flags = _unique_names(obj.get("flags") or [], f"{field}.flags", FLAGS, "flag")
+    arches = _unique_names(_optional(obj, "architectures"), f"{field}.architectures", dict.fromkeys(ARCHES, 0), "architecture")
+    flags = _unique_names(_optional(obj, "flags"), f"{field}.flags", FLAGS, "flag")
 
     listener_path = obj.get("listenerPath")
     if listener_path is not None:
@@ -197,14 +203,14 @@ def parse_profile(raw: object, field: str = FIELD) -> Profile:
             raise _fail(f"{field}.listenerMetadata", "must not be set without listenerPath")
 
     rules = []
-    for i, raw_rule in enumerate(_list(obj.get("syscalls") or [], f"{field}.syscalls")):
+    for i, raw_rule in enumerate(_list(_optional(obj, "syscalls"), f"{field}.syscalls")):
         p = f"{field}.syscalls[{i}]"
         rule = _object(raw_rule, p)
         if "names" not in rule:
             raise _fail(f"{p}.names", "is required")
         names = _names(rule["names"], f"{p}.names")
         action, ret = _action(rule, p, "action", "errnoRet")
-        args = _args(rule.get("args") or [], f"{p}.args")
+        args = _args(_optional(rule, "args"), f"{p}.args")
         if action == "SCMP_ACT_NOTIFY":
             for j, name in enumerate(names):
                 if name in _NOTIFY_FORBIDDEN:
