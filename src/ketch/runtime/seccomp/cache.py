@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 
 from ketch._common.atomicio import write_atomic
 from ketch.runtime.seccomp.compiled import Compiled
@@ -25,7 +24,7 @@ _MAGIC = b"ketch-seccomp-cache %d " % _FORMAT
 
 
 def cache_key(profile: Profile, libseccomp_version: str) -> str:
-    material = repr((_FORMAT, profile.filter_key(), platform.machine(), libseccomp_version))
+    material = repr((_FORMAT, profile.filter_key(), os.uname().machine, libseccomp_version))
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -11,7 +11,7 @@ libcs fall back to clone, whose flags a classic filter can check (clone3 passes 
 
 from __future__ import annotations
 
-import platform
+import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -138,10 +138,10 @@ def runtime_default_profile(capabilities: Iterable[str] = (), machine: str | Non
 
     ``capabilities`` is the container's bounding set (``CAP_*`` names); the profile widens with it, so a
     privileged container keeps mount and friends while an unprivileged one gets EPERM. ``machine`` is a
-    ``platform.machine()`` value, the running one by default.
+    ``os.uname().machine`` value, the running one by default.
     """
     caps = set(capabilities)
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     syscalls: list[dict[str, Any]] = []
     for g in _GROUPS:
         if g.caps and not caps.intersection(g.caps):

@@ -7,12 +7,13 @@ SCM_RIGHTS to the first ``sendmsg``, named ``seccompFd`` in ``fds``; then the co
 
 from __future__ import annotations
 
-import json
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch.runtime.seccomp.errors import SeccompNotifyError
 from ketch.spec.runtime_defaults import OCI_VERSION
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["receive_notify_fd", "send_notify_fd"]
 
@@ -29,6 +30,8 @@ def send_notify_fd(
     closes it once sent. config-linux.md: "If sending to this socket fails, the runtime MUST generate an
     error": SeccompNotifyError naming the path.
     """
+    import json  # imported here: most containers have no listener, and prepare() must stay light
+    import socket
     try:
         state = json.loads(state_json_bytes)
     except ValueError as e:
@@ -64,7 +67,9 @@ def receive_notify_fd(conn: socket.socket, max_size: int = 1 << 20) -> tuple[int
     Returns the ``seccompFd`` fd (the caller owns it) and the decoded state message. Reads until the runtime
     closes the connection; any other fds that arrive are closed.
     """
+    import json
     import os
+    import socket
 
     chunks: list[bytes] = []
     fds: list[int] = []
