@@ -15,6 +15,7 @@ Then :mod:`ketch.runtime.seccomp.enosys` puts its ENOSYS prologue in front.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -75,6 +76,11 @@ def _add_arches(lib: Any, ctx: Any, profile: Profile) -> list[int]:
         if token in tokens:
             continue
         rc = lib.seccomp_arch_add(ctx, token)
+        if rc == -errno.EDOM:
+            raise SeccompUnsupported(
+                f"{FIELD}.architectures[{i}]: {name} cannot share a filter with this machine's architecture "
+                "(different byte order)"
+            )
         if rc < 0:
             raise SeccompUnsupported(f"{FIELD}.architectures[{i}]: libseccomp cannot add {name}: {libseccomp.strerror(rc)}")
         tokens.append(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from typing import Any
 
@@ -102,3 +103,9 @@ def test_enosys_prologue_layout() -> None:
 def test_arch_unknown_to_this_libseccomp() -> None:
     with pytest.raises(SeccompUnsupported, match=r"^linux.seccomp.architectures\[0\]: SCMP_ARCH_SHEB is not supported by libseccomp"):
         bpf("SCMP_ACT_ALLOW", architectures=["SCMP_ARCH_SHEB"])
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="needs a little-endian machine")
+def test_arch_of_the_other_byte_order_is_refused_by_name() -> None:
+    with pytest.raises(SeccompUnsupported, match=r"^linux.seccomp.architectures\[1\]: SCMP_ARCH_S390X cannot share a filter"):
+        bpf("SCMP_ACT_ALLOW", architectures=["SCMP_ARCH_X86", "SCMP_ARCH_S390X"])
