@@ -110,7 +110,12 @@ def load_filter(bpf: bytes, flags: int = 0) -> int:
     result = syscall(
         "seccomp", ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(prog)
     )
-    return result if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER else -1
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+        return result
+    if result > 0:
+        # plain TSYNC reports a thread it could not synchronise by returning its id, and installs nothing
+        raise OSError(errno.ESRCH, f"seccomp: thread {result} could not be synchronised (TSYNC); no filter installed")
+    return -1
 
 
 def flag_supported(flag: int) -> bool:

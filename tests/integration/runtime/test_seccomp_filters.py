@@ -345,3 +345,42 @@ def test_default_errno_with_allow_list_and_enosys_for_newer_syscalls(bb: str) ->
     r = run_under_filter(prog.bpf, prog.flags, child)
     assert r.exit_code == 0, r
     assert r.stdout == repr((0, errno.EACCES, errno.ENOSYS)), r
+
+
+def test_tsync_flag_filters_every_thread(tmp_path: Path) -> None:
+    # The child starts a second thread, then loads the filter from its main thread: only with TSYNC does the
+    # other thread's mkdir get the errno (run_under_filter's own allow-all filter is harmless underneath).
+    deny = {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV}
+    allow_all = prepare(profile("SCMP_ACT_ALLOW"), None)
+    results: dict[bool, str] = {}
+    for tsync in (False, True):
+        flags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"] if tsync else []
+        prog = prepare(profile("SCMP_ACT_ALLOW", deny, flags=flags), None)
+        target = tmp_path / f"made-by-thread-{tsync}"
+        go_r, go_w = os.pipe()
+
+        def thread_body(target: Path = target, go_r: int = go_r) -> None:
+            os.read(go_r, 1)  # wait until the main thread has loaded the filter
+            try:
+                os.mkdir(target)
+                os.write(1, b"made")
+            except OSError as e:
+                os.write(1, errno.errorcode[e.errno or 0].encode())
+
+        def child(bpf: bytes = prog.bpf, flags_: int = prog.flags, body: Callable[[], None] = thread_body,
+                  go_w: int = go_w) -> int:
+            import threading
+
+            t = threading.Thread(target=body)
+            t.start()
+            load_filter(bpf, flags_)
+            os.write(go_w, b"x")
+            t.join()
+            return 0
+
+        r = run_under_filter(allow_all.bpf, 0, child)
+        os.close(go_r)
+        os.close(go_w)
+        assert r.exit_code == 0, r
+        results[tsync] = r.stdout
+    assert results == {False: "made", True: "EXDEV"}
