@@ -35,6 +35,7 @@ class Result(NamedTuple):
     status: int  # os.waitpid status
     stdout: str
     stderr: str
+    pid: int
 
     @property
     def exit_code(self) -> int | None:
@@ -109,7 +110,7 @@ def run_under_filter(
                 os.waitpid(pid, 0)
                 raise AssertionError(f"child did not finish in {timeout}s")
             time.sleep(0.005)
-        return Result(status, _drain(out_r), _drain(err_r))
+        return Result(status, _drain(out_r), _drain(err_r), pid)
     finally:
         parent_sock.close()
         for fd in (out_r, err_r):
@@ -203,9 +204,27 @@ def test_log_lets_the_call_through(tmp_path: Path, bb: str) -> None:
         None,
     )
     target = tmp_path / "d"
-    r = run_under_filter(prog.bpf, prog.flags, [bb, "sh", "-c", f"mkdir {target} && rmdir {target}"])
-    assert target.is_dir(), r
+    kmsg = _open_kmsg()
+    try:
+        r = run_under_filter(prog.bpf, prog.flags, [bb, "mkdir", str(target)])
+        log = _drain(kmsg) if kmsg is not None else None
+    finally:
+        if kmsg is not None:
+            os.close(kmsg)
+    assert r.exit_code == 0 and target.is_dir(), r
+    r = run_under_filter(prog.bpf, prog.flags, [bb, "rmdir", str(target)])
     assert r.exit_code == 1 and os.strerror(errno.EBUSY) in r.stderr, r
+    if log is not None:  # the kernel's audit record of the logged call (SECCOMP_RET_LOG = 0x7ffc0000)
+        assert any("type=1326" in line and "code=0x7ffc0000" in line for line in log.splitlines()), log
+
+
+def _open_kmsg() -> int | None:
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    os.lseek(fd, 0, os.SEEK_END)
+    return fd
 
 
 def test_masked_eq_denies_only_matching_flags(tmp_path: Path, bb: str) -> None:
