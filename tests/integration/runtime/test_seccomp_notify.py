@@ -65,6 +65,7 @@ def test_notify_agent_answers_the_syscall(tmp_path: Path) -> None:
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": listener,
         "listenerMetadata": "MKDIR=fake",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
     }
     prog = prepare(spec, None)

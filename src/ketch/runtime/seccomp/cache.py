@@ -37,7 +37,7 @@ def read_cached(cache_dir: str, key: str) -> Compiled | None:
     try:
         with open(_path(cache_dir, key), "rb") as f:
             data = f.read()
-    except FileNotFoundError:
+    except OSError:  # absent, or the cache dir is unusable: a miss either way
         return None
     head, sep, rest = data.partition(b"\n")
     skipped_line, sep2, bpf = rest.partition(b"\n")

@@ -6,7 +6,7 @@ dlopened (for its version, part of the cache key), and the compiler module is ne
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ketch.linux.seccomp import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -69,6 +69,12 @@ def _load_flags(profile: Profile) -> int:
     return flags
 
 
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger("ketch.runtime.seccomp")
+
+
 def prepare(seccomp_profile: object, cache_dir: str | None) -> PreparedFilter:
     """Validate ``seccomp_profile`` and return its compiled filter, from ``cache_dir`` when it is there.
 
@@ -87,13 +93,12 @@ def prepare(seccomp_profile: object, cache_dir: str | None) -> PreparedFilter:
 
         compiled = compile_profile(profile)
         if cache_dir:
-            write_cached(cache_dir, key, compiled)
+            try:
+                write_cached(cache_dir, key, compiled)
+            except OSError as e:  # the filter is good; only the next start pays for the compile again
+                _log().warning("seccomp: cannot cache the compiled filter in %s: %s", cache_dir, e)
     if compiled.skipped:
-        import logging
-
-        logging.getLogger("ketch.runtime.seccomp").warning(
-            "seccomp: unknown system calls in %s.syscalls skipped: %s", FIELD, ", ".join(compiled.skipped)
-        )
+        _log().warning("seccomp: unknown system calls in %s.syscalls skipped: %s", FIELD, ", ".join(compiled.skipped))
     return PreparedFilter(
         bpf=compiled.bpf,
         flags=flags,

@@ -117,3 +117,10 @@ def test_flags() -> None:
     assert prog.notify
     assert prog.flags == (SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
                           | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+
+
+def test_unwritable_cache_is_not_fatal(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    prog = prepare(PROFILE, str(blocker / "cache"))  # cannot create a directory under a file
+    assert prog.bpf == prepare(PROFILE, None).bpf and not prog.from_cache
