@@ -26,7 +26,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "registry.client": ("_common", "spec", "registry.api"),
     "registry": ("_common", "spec", "registry.api", "registry.client"),
     "cri": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
-    "testing": ("_common", "spec"),
+    "testing": ("_common", "spec", "linux"),
     "cli": ("",),  # anything
     "": ("",),  # ketch/__init__.py
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import fcntl
 import os
+import socket
 import struct
 import termios
 
@@ -34,8 +35,6 @@ def set_controlling_tty(fd: int) -> None:
 
 def send_fd(sock_fd: int, fd: int, payload: bytes) -> None:
     """Send ``fd`` with ``payload`` (must be non-empty) over the connected unix socket ``sock_fd``."""
-    import socket
-
     sock = socket.socket(fileno=sock_fd)
     try:
         sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())])
@@ -45,8 +44,6 @@ def send_fd(sock_fd: int, fd: int, payload: bytes) -> None:
 
 def recv_fd(sock_fd: int, bufsize: int = 4096) -> tuple[bytes, int]:
     """Receive (payload, fd) sent by :func:`send_fd`; fd is -1 if none came."""
-    import socket
-
     sock = socket.socket(fileno=sock_fd)
     try:
         fds = array.array("i")

@@ -22,17 +22,20 @@ def features() -> dict[str, Any]:
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": False}},
     }
-    try:
-        from ketch.runtime.seccomp import features as seccomp_features  # type: ignore[import-not-found]
+    from ketch.runtime.seccomp.features import LIBSECCOMP_VERSION_ANNOTATION
+    from ketch.runtime.seccomp.features import features as seccomp_features
+    from ketch.runtime.seccomp.libseccomp import version as libseccomp_version
 
-        linux["seccomp"] = seccomp_features()
-    except ImportError:
-        linux["seccomp"] = {"enabled": False}
+    linux["seccomp"] = seccomp_features()
+    annotations = {"org.opencontainers.runtime.name": "ketch-runtime"}
+    version = libseccomp_version()
+    if version:
+        annotations[LIBSECCOMP_VERSION_ANNOTATION] = version
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": sorted([*_FLAGS, *PROPAGATION, "tmpcopyup"]),
         "linux": linux,
-        "annotations": {"org.opencontainers.runtime.name": "ketch-runtime"},
+        "annotations": annotations,
     }

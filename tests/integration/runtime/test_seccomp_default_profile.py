@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
-from test_seccomp_filters import private_mount_namespace, run_under_filter
 
 from ketch.runtime.seccomp import prepare, runtime_default_profile
 from ketch.testing import busybox_path
+from ketch.testing.seccomp import private_mount_namespace, run_under_filter
 
 pytestmark = pytest.mark.root
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_seccomp_filters import run_under_filter
 
 from ketch.linux.seccomp import notif_id_valid, notif_recv, notif_send
 from ketch.runtime.seccomp import prepare, receive_notify_fd, send_notify_fd
 from ketch.testing import busybox_path
+from ketch.testing.seccomp import run_under_filter
 
 pytestmark = pytest.mark.root
 

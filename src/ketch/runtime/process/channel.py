@@ -37,6 +37,28 @@ class Channel:
         fields["t"] = kind
         os.write(self.fd, json.dumps(fields, separators=(",", ":")).encode())
 
+    def send_fd(self, kind: str, fd: int) -> None:
+        """Send a message with ``fd`` attached (SCM_RIGHTS)."""
+        from ketch.linux.term import send_fd
+
+        send_fd(self.fd, fd, json.dumps({"t": kind}).encode())
+
+    def recv_fd(self, expected: str) -> int:
+        """Receive a message sent by :meth:`send_fd`; returns the fd."""
+        from ketch.linux.term import recv_fd
+
+        raw, fd = recv_fd(self.fd, _MAX)
+        if not raw:
+            raise ChannelClosed(f"container setup: the other side exited while we waited for {expected!r}")
+        msg = json.loads(raw)
+        if msg.get("t") == ERROR:
+            raise RemoteError(msg.get("msg", "unknown error"))
+        if msg.get("t") != expected or fd < 0:
+            if fd >= 0:
+                os.close(fd)
+            raise UnexpectedMessage(expected, msg.get("t", ""))
+        return fd
+
     def send_error(self, message: str) -> None:
         try:
             self.send(ERROR, msg=message)

@@ -16,11 +16,12 @@ from ketch.linux import mount as m
 from ketch.linux import prctl
 from ketch.linux.exec import execve_fd
 from ketch.linux.fd import CLOSE_RANGE_CLOEXEC, close_range, fd_path
+from ketch.linux.seccomp import load_filter
 from ketch.runtime import capabilities, rlimits
 from ketch.runtime.execpath import lookup
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel
-from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY
+from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.rootfs import devices, finalize, mounts, pivot
 
 __all__ = ["InitContext", "run_init"]
@@ -296,10 +297,34 @@ def start_container_hooks(ctx: InitContext) -> None:
     run_hooks(ctx.config.get("hooks"), "startContainer", ctx.state_json)
 
 
-def load_seccomp(ctx: InitContext) -> None:
-    """Last before exec, so the filter constrains the program and nothing the runtime still has to do."""
-    if ctx.seccomp is not None:
-        ctx.seccomp.load()
+def seccomp_listener(ctx: InitContext) -> None:
+    """SCMP_ACT_NOTIFY: the filter is loaded now, during create, so that the listener fd can reach the agent
+    at listenerPath while ``create`` still runs (runtime-spec config-linux.md "Seccomp"); the rest of the
+    init then runs under the filter, as runc's does."""
+    prog = ctx.seccomp
+    if prog is None or not prog.notify:
+        return
+    if ctx.process.get("noNewPrivileges"):
+        prctl.set_no_new_privs()
+    fd = load_filter(prog.bpf, prog.flags)
+    ctx.channel.send_fd(SECCOMP_FD, fd)
+    os.close(fd)
+
+
+def seccomp_privileged(ctx: InitContext) -> None:
+    """Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities go (the
+    filter must then allow what the rest of the init does, as with runc)."""
+    prog = ctx.seccomp
+    if prog is not None and not prog.notify and not ctx.process.get("noNewPrivileges"):
+        load_filter(prog.bpf, prog.flags)
+
+
+def seccomp_last(ctx: InitContext) -> None:
+    """With no_new_privs, the filter comes last before exec, so it constrains the program and nothing the
+    runtime still has to do."""
+    prog = ctx.seccomp
+    if prog is not None and not prog.notify and ctx.process.get("noNewPrivileges"):
+        load_filter(prog.bpf, prog.flags)
 
 
 def exec_program(ctx: InitContext) -> None:
@@ -329,10 +354,19 @@ BEFORE_READY = (
     set_rlimits,
     close_leaked_fds,
     find_program,
+    seccomp_listener,
     report_ready,
 )
 # The user and capabilities change only after start, so startContainer hooks run with the init's privileges.
-AFTER_READY = (wait_for_start, start_container_hooks, change_user, no_new_privileges, load_seccomp, exec_program)
+AFTER_READY = (
+    wait_for_start,
+    start_container_hooks,
+    seccomp_privileged,
+    change_user,
+    no_new_privileges,
+    seccomp_last,
+    exec_program,
+)
 
 
 def run_init(ctx: InitContext) -> None:

@@ -20,6 +20,8 @@ SOCK_SEQPACKET socketpair; each message is one JSON object ``{"t": TYPE, ...}``.
      │ ─── HOOKS_DONE (state) ─────────────────────────────────────────────────────────> │
      │                                                                                   │ createContainer hooks,
      │                                                                                   │ pivot_root, paths, tty
+     │ <────────────────────────────────── SECCOMP_FD (+ fd) ── (only with SCMP_ACT_NOTIFY) ─ │
+     │ hand the fd to the listenerPath agent                                             │
      │ <─────────────────────────────────────────────────────────────────────── READY ─ │
      │ write state.json, pid file; exit                                                  │ open exec.fifo (blocks
                                                                                          │ until start), exec
@@ -36,6 +38,7 @@ __all__ = [
     "INIT_PID",
     "MOUNTS_READY",
     "READY",
+    "SECCOMP_FD",
     "UnexpectedMessage",
 ]
 
@@ -45,6 +48,7 @@ INIT_PID = "init-pid"
 MOUNTS_READY = "mounts-ready"
 HOOKS_DONE = "hooks-done"
 READY = "ready"
+SECCOMP_FD = "seccomp-fd"
 ERROR = "error"
 
 

@@ -17,7 +17,7 @@ from ketch.linux import prctl
 from ketch.runtime.errors import ConfigInvalid, CreateFailed, RuntimeFailure
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel, ChannelClosed, RemoteError, socketpair
-from ketch.runtime.process.messages import GO, HELLO, HOOKS_DONE, INIT_PID, MOUNTS_READY, READY
+from ketch.runtime.process.messages import GO, HELLO, HOOKS_DONE, INIT_PID, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.state import StateStore, format_time, process_start_time
 
 __all__ = ["CreateOptions", "create_container"]
@@ -244,6 +244,8 @@ def _build(
     if opts.console_socket is not None:
         console_fd = _connect(opts.console_socket)
         build.fds.append(console_fd)
+    if seccomp is not None and seccomp.notify:
+        from ketch.linux import term as _term  # noqa: F401 - the init sends the listener fd with it
     if cfg["process"].get("terminal"):
         # the init cannot import after pivot_root: load what the console step needs now
         import fcntl  # noqa: F401
@@ -314,6 +316,8 @@ def _build(
         run_hooks(cfg.get("hooks"), "prestart", state_json)
         run_hooks(cfg.get("hooks"), "createRuntime", state_json)
         channel.send(HOOKS_DONE, state=state_json.decode())
+        if seccomp is not None and seccomp.notify:
+            _hand_over_listener(channel, seccomp, state_json)
         channel.recv(READY)
     except (RemoteError, ChannelClosed) as exc:
         raise CreateFailed(f'container "{container_id}": {exc}') from None
@@ -425,10 +429,22 @@ def _connect(path: str) -> int:
     return int(sock.detach())
 
 
+def _hand_over_listener(channel: Channel, seccomp: Any, state_json: bytes) -> None:
+    from ketch.runtime.seccomp import SeccompError, send_notify_fd
+
+    fd = channel.recv_fd(SECCOMP_FD)
+    try:
+        send_notify_fd(seccomp.listener_path, fd, state_json, seccomp.listener_metadata)
+    except SeccompError as exc:
+        raise CreateFailed(str(exc)) from None
+    finally:
+        os.close(fd)
+
+
 def _prepare_seccomp(profile: dict[str, Any] | None, root: str) -> Any:
     if not profile:
         return None
-    from ketch.runtime.seccomp import SeccompError, prepare  # type: ignore[import-not-found]
+    from ketch.runtime.seccomp import SeccompError, prepare
 
     try:
         return prepare(profile, os.path.join(root, ".seccomp-cache"))
