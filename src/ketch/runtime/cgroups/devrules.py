@@ -185,10 +185,15 @@ class Emulator:
         return [Rule(allow, k, ma, mi, acc) for (k, ma, mi), acc in sorted(self.exceptions.items())]
 
     def allows(self, kind: str, major: int, minor: int, access: int) -> bool:
-        """Whether an access is allowed (the kernel's check: any exception matching covers all of it)."""
+        """Whether an access is allowed, as the kernel decides (security/device_cgroup.c): in a white-list
+        one allow exception must cover all of it; in a black-list any deny exception overlapping it denies."""
         for (k, ma, mi), acc in self.exceptions.items():
-            if k == kind and ma in (WILDCARD, major) and mi in (WILDCARD, minor) and (acc & access) == access:
-                return not self.default_allow
+            if k != kind or ma not in (WILDCARD, major) or mi not in (WILDCARD, minor):
+                continue
+            if self.default_allow and acc & access:
+                return False
+            if not self.default_allow and (acc & access) == access:
+                return True
         return self.default_allow
 
     def transition(self, target: Emulator) -> list[Rule]:

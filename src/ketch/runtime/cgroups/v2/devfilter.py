@@ -24,6 +24,7 @@ ALU32_MOV_X = 0xBC  # BPF_ALU | BPF_MOV | BPF_X: dst = src (32-bit)
 MOV64_K = 0xB7  # BPF_ALU64 | BPF_MOV | BPF_K: dst = imm
 JNE_K = 0x55  # BPF_JMP | BPF_JNE | BPF_K: if dst != imm goto pc + off
 JNE_X = 0x5D  # BPF_JMP | BPF_JNE | BPF_X: if dst != src goto pc + off
+JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: if dst == imm goto pc + off
 EXIT = 0x95  # BPF_JMP | BPF_EXIT
 
 DEV_BLOCK, DEV_CHAR = 1, 2  # BPF_DEVCG_DEV_*
@@ -57,10 +58,15 @@ def program(emu: Emulator) -> bytes:
         block.append((JNE_K, 2, 0, 0, DEV_BLOCK if rule.kind == "b" else DEV_CHAR, True))
         acc = _access_bits(rule.access)
         if acc != ACC_MKNOD | ACC_READ | ACC_WRITE:
-            # the request must be a subset of what the rule covers: (req & acc) == req
             block.append((ALU32_MOV_X, 1, 3, 0, 0, False))
             block.append((ALU32_AND_K, 1, 0, 0, acc, False))
-            block.append((JNE_X, 1, 3, 0, 0, True))
+            if rule.allow:
+                # an allow exception must cover the whole request: (req & acc) == req
+                block.append((JNE_X, 1, 3, 0, 0, True))
+            else:
+                # a deny exception matches any overlap, as the kernel's v1 check does (match_exception_
+                # partial): a "w" deny must also stop an "rw" open
+                block.append((JEQ_K, 1, 0, 0, 0, True))
         if rule.major != WILDCARD:
             block.append((JNE_K, 4, 0, 0, rule.major, True))
         if rule.minor != WILDCARD:
