@@ -10,7 +10,7 @@ import errno
 import os
 
 from ketch.runtime.cgroups import fsio
-from ketch.runtime.cgroups.errors import CgroupError
+from ketch.runtime.cgroups.errors import CgroupBusyError, CgroupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,9 +116,10 @@ class Manager:
         """Write linux.resources; device rules get the default allowed devices appended (as runc)."""
         raise NotImplementedError
 
-    def update(self, resources: Resources) -> None:
-        """Change the resources of a running container: only the fields present are written."""
-        self.apply(resources, default_devices="devices" in (resources or {}))
+    def update(self, resources: Resources, *, default_devices: bool = True) -> None:
+        """Change the resources of a running container: only the fields present are written (devices only
+        when ``devices`` is present, then with the defaults appended as in apply)."""
+        self.apply(resources, default_devices=default_devices and "devices" in (resources or {}))
 
     def add_pid(self, pid: int) -> None:
         """Move ``pid`` into the cgroup (cgroup.procs of every hierarchy)."""
@@ -184,6 +185,10 @@ class Manager:
         for d in self._dirs():
             if not os.path.isdir(d):
                 continue
+            live = [p for sub in (d, *_subdirs_bottom_up(d)) for p in _read_pids(sub)]
+            if live:
+                # fail at once: retrying only helps tasks that have already exited
+                raise CgroupBusyError(f"cannot remove cgroup {d}: it still has processes {sorted(live)}")
             try:
                 for sub in _subdirs_bottom_up(d):
                     fsio.rmdir_retrying(sub)
