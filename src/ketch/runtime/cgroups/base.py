@@ -63,9 +63,16 @@ class Manager:
 
     mode = ""
 
-    def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        paths: dict[str, str],
+        created: list[str] | None = None,
+        mountpoints: dict[str, str] | None = None,
+    ) -> None:
         self.paths = dict(paths)
         self.created = list(created or [])
+        # controller -> where its hierarchy is mounted on the host (for the container's /sys/fs/cgroup)
+        self.mountpoints = dict(mountpoints or {})
         self.warnings: list[str] = []
 
     def __repr__(self) -> str:
@@ -91,7 +98,27 @@ class Manager:
     # -- the operations ------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         """What a later invocation needs to rebuild this manager (new_manager_from_state)."""
-        return {"mode": self.mode, "paths": dict(self.paths), "created": list(self.created)}
+        return {
+            "mode": self.mode,
+            "paths": dict(self.paths),
+            "created": list(self.created),
+            "mountpoints": dict(self.mountpoints),
+        }
+
+    def cgroup_mounts(self) -> list[tuple[str, str, str]]:
+        """(name, host mount point, the container's cgroup dir) for each hierarchy, comounts once.
+
+        ``name`` is the mount point's last component (``cpu,cpuacct``, ``memory``, ``systemd``; ``""`` for a
+        v2 tree): where the runtime mounts that hierarchy under the container's /sys/fs/cgroup.
+        """
+        seen: dict[str, tuple[str, str, str]] = {}
+        for controller, directory in sorted(self.paths.items()):
+            mountpoint = self.mountpoints.get(controller, "")
+            if directory in seen:
+                continue
+            name = os.path.basename(mountpoint) if self.mode != "v2" else ""
+            seen[directory] = (name, mountpoint, directory)
+        return sorted(seen.values())
 
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self._dirs())

@@ -47,13 +47,16 @@ def new_manager(
         assert mount is not None
         from ketch.runtime.cgroups.v2.manager import V2Manager
 
-        return V2Manager({"": place(inner, mount, own.get(""))})
+        return V2Manager({"": place(inner, mount, own.get(""))}, mountpoints={"": mount.mountpoint})
     hierarchies = detect.v1_hierarchies(root, mountinfo)
     if not hierarchies:
         raise CgroupError(f"no cgroup v1 controller is mounted under {root}")
     from ketch.runtime.cgroups.v1.manager import V1Manager
 
-    mgr = V1Manager({c: place(inner, m, own.get(c)) for c, m in hierarchies.items()})
+    mgr = V1Manager(
+        {c: place(inner, m, own.get(c)) for c, m in hierarchies.items()},
+        mountpoints={c: m.mountpoint for c, m in hierarchies.items()},
+    )
     mgr.mode = mode  # "v1" or "hybrid": the controllers are v1 either way
     return mgr
 
@@ -62,6 +65,7 @@ def new_manager_from_state(state: dict[str, Any]) -> Manager:
     """Rebuild a manager from ``to_state()``, without looking at the host again."""
     try:
         mode, paths, created = state["mode"], state["paths"], state.get("created", [])
+        mountpoints = state.get("mountpoints", {})
     except (KeyError, TypeError):
         raise CgroupError(f"not a cgroup manager state: {state!r}") from None
     if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
@@ -69,11 +73,11 @@ def new_manager_from_state(state: dict[str, Any]) -> Manager:
     if mode == "v2":
         from ketch.runtime.cgroups.v2.manager import V2Manager
 
-        return V2Manager(paths, created)
+        return V2Manager(paths, created, mountpoints)
     if mode in ("v1", "hybrid"):
         from ketch.runtime.cgroups.v1.manager import V1Manager
 
-        mgr = V1Manager(paths, created)
+        mgr = V1Manager(paths, created, mountpoints)
         mgr.mode = mode
         return mgr
     raise CgroupError(f"cgroup manager state has unknown mode {mode!r}")

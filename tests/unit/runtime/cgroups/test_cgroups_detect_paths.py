@@ -119,6 +119,14 @@ def test_state_round_trip() -> None:
     mgr = new_manager("/k/c1", "c1", mountinfo=HYBRID, self_cgroup=SELF)
     again = new_manager_from_state(mgr.to_state())
     assert type(again) is type(mgr) and again.paths == mgr.paths and again.mode == "hybrid"
+    assert again.cgroup_mounts() == mgr.cgroup_mounts() == [
+        ("cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct/k/c1"),
+        ("cpuset", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/cpuset/k/c1"),
+        ("memory", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/k/c1"),
+        ("systemd", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/systemd/k/c1"),
+    ]
+    v2 = new_manager("/k/c1", "c1", mountinfo=V2, self_cgroup=SELF)
+    assert new_manager_from_state(v2.to_state()).cgroup_mounts() == [("", "/sys/fs/cgroup", "/sys/fs/cgroup/k/c1")]
     with pytest.raises(Exception, match="unknown mode"):
         new_manager_from_state({"mode": "v3", "paths": {}})
 

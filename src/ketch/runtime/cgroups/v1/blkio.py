@@ -37,12 +37,18 @@ def _weight_files(path: str) -> tuple[str, str] | None:
     return None
 
 
+def _weight(bio: dict[str, Any], key: str) -> int | None:
+    """A blkio weight: 10..1000, or 0 for unset."""
+    value = unset_if_zero(opt_int(bio, key, F, maximum=1000))
+    if value is not None and value < 10:
+        raise CgroupConfigError(f"{F}.{key}: {value} is below the minimum 10")
+    return value
+
+
 def apply(path: str, res: Resources, warn: Warn) -> None:
     bio = opt_dict(res, "blockIO", PREFIX)
-    weight = unset_if_zero(opt_int(bio, "weight", F, minimum=10, maximum=1000) if bio.get("weight") else None)
-    leaf = unset_if_zero(
-        opt_int(bio, "leafWeight", F, minimum=10, maximum=1000) if bio.get("leafWeight") else None
-    )
+    weight = _weight(bio, "weight")
+    leaf = _weight(bio, "leafWeight")
     devices = opt_list(bio, "weightDevice", F)
     weights = device_entries(devices, f"{F}.weightDevice", "weight")
     leaves = device_entries(devices, f"{F}.weightDevice", "leafWeight")

@@ -41,7 +41,9 @@ def cpu_max(quota: int | None, period: int | None) -> str | None:
 
 def apply(path: str, res: Resources, warn: Warn) -> None:
     cpu = opt_dict(res, "cpu", PREFIX)
-    shares = unset_if_zero(opt_int(cpu, "shares", F, minimum=2, maximum=262144) if cpu.get("shares") else None)
+    shares = unset_if_zero(opt_int(cpu, "shares", F, maximum=262144))
+    if shares is not None and shares < 2:
+        raise CgroupConfigError(f"{F}.shares: {shares} is below the minimum 2")
     quota = unset_if_zero(opt_int(cpu, "quota", F, minimum=-1))
     period = unset_if_zero(opt_int(cpu, "period", F, minimum=0))
     idle = opt_int(cpu, "idle", F, minimum=0, maximum=1)
