@@ -121,3 +121,12 @@ def test_hugetlb_limit_where_the_controller_is_on_v2(mgr: Manager) -> None:
         pytest.skip("hugetlb is not available on this cgroup2 tree")
     mgr.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]}, default_devices=False)
     assert Path(mgr.paths[""], "hugetlb.2MB.max").read_text().strip() == str(4 << 20)
+
+
+def test_a_rejected_program_reports_the_verifier_log() -> None:
+    from ketch.linux import bpf
+    from ketch.runtime.cgroups.v2.devfilter import MOV64_K, insn
+
+    with pytest.raises(OSError, match="verifier") as info:
+        bpf.prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, insn(MOV64_K, 0, imm=1))  # no exit instruction
+    assert info.value.errno is not None
