@@ -20,6 +20,7 @@ __all__ = ["DEFAULT_ALLOWED", "Emulator", "F", "Rule", "parse_rules"]
 
 F = f"{PREFIX}.devices"
 WILDCARD = -1
+MAX_NUMBER = 2**31 - 1  # device numbers are compared as 32-bit immediates in the v2 eBPF filter
 _BITS = {"r": 1, "w": 2, "m": 4}
 ALL = 7
 
@@ -94,8 +95,8 @@ def parse_rules(items: Any, field: str = F) -> list[Rule]:
         kind = opt_str(item, "type", f) or "a"
         if kind not in ("a", "b", "c"):
             raise CgroupConfigError(f"{f}.type: {kind!r} is not one of a, b, c")
-        major = opt_int(item, "major", f, minimum=-1)
-        minor = opt_int(item, "minor", f, minimum=-1)
+        major = opt_int(item, "major", f, minimum=-1, maximum=MAX_NUMBER)
+        minor = opt_int(item, "minor", f, minimum=-1, maximum=MAX_NUMBER)
         access = opt_str(item, "access", f) or "rwm"
         if any(c not in _BITS for c in access):
             raise CgroupConfigError(f"{f}.access: {access!r} may only use the letters r, w and m")

@@ -29,6 +29,8 @@ def test_parse_rules_defaults_and_errors() -> None:
         parse_rules([{"allow": True, "access": "rx"}])
     with pytest.raises(CgroupConfigError, match=r"devices\[1\]\.type: 'x' is not one of a, b, c"):
         parse_rules([{"allow": True}, {"allow": True, "type": "x"}])
+    with pytest.raises(CgroupConfigError, match=r"devices\[0\]\.major: 4294967296 is above the maximum"):
+        parse_rules([{"allow": True, "type": "c", "major": 1 << 32}])
     with pytest.raises(CgroupConfigError, match=r"devices\[0\]\.allow: required"):
         parse_rules([{"type": "c"}])
 

@@ -80,7 +80,8 @@ class V1Manager(Manager):
                 continue
             mod = _module(name)
             if mod.wanted(res):
-                mod.apply(self._need(hierarchy, key), res, self._warn)
+                what = "cpu.cpus/mems" if name == "cpuset" else key
+                mod.apply(self._need(hierarchy, what), res, self._warn)
         net = res.get("network")
         if net:
             mod = _module("network")

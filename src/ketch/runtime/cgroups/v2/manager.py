@@ -101,8 +101,9 @@ class V2Manager(Manager):
             if enabled is None:
                 enabled = self._controllers()
             if controller not in enabled:
+                what = "cpu.cpus/mems" if name == "cpuset" else key
                 raise CgroupConfigError(
-                    f"{PREFIX}.{key}: the {controller} controller is not available in {self.path} "
+                    f"{PREFIX}.{what}: the {controller} controller is not available in {self.path} "
                     f"(available: {' '.join(enabled) or 'none'})"
                 )
             mod.apply(self.path, res, self._warn)
