@@ -87,6 +87,8 @@ def test_limits_membership_freezer_stats_and_kill(mgr: Manager) -> None:
         assert mgr.pids() == [child.pid]
         cgroups = Path(f"/proc/{child.pid}/cgroup").read_text()
         assert f"pids:{mgr.paths['pids'].removeprefix('/sys/fs/cgroup/pids')}\n" in cgroups
+        if "" in mgr.paths:  # hybrid: joined to the unified tree too, as runc does
+            assert f"0::{mgr.paths[''].removeprefix('/sys/fs/cgroup/unified')}\n" in cgroups
 
         mgr.freeze()
         assert mgr.freezer_state() == "frozen"

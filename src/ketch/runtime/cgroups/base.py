@@ -116,7 +116,7 @@ class Manager:
             mountpoint = self.mountpoints.get(controller, "")
             if directory in seen:
                 continue
-            name = os.path.basename(mountpoint) if self.mode != "v2" else ""
+            name = os.path.basename(mountpoint) if self.mode != "v2" else ""  # hybrid: "unified"
             seen[directory] = (name, mountpoint, directory)
         return sorted(seen.values())
 

@@ -53,10 +53,15 @@ def new_manager(
         raise CgroupError(f"no cgroup v1 controller is mounted under {root}")
     from ketch.runtime.cgroups.v1.manager import V1Manager
 
-    mgr = V1Manager(
-        {c: place(inner, m, own.get(c)) for c, m in hierarchies.items()},
-        mountpoints={c: m.mountpoint for c, m in hierarchies.items()},
-    )
+    paths = {c: place(inner, m, own.get(c)) for c, m in hierarchies.items()}
+    mountpoints = {c: m.mountpoint for c, m in hierarchies.items()}
+    if mode == "hybrid":
+        # runc also puts the container into the (controller-less) unified tree, under the key ""
+        unified = detect.unified_mount(root, mountinfo)
+        if unified is not None:
+            paths[""] = place(inner, unified, own.get(""))
+            mountpoints[""] = unified.mountpoint
+    mgr = V1Manager(paths, mountpoints=mountpoints)
     mgr.mode = mode  # "v1" or "hybrid": the controllers are v1 either way
     return mgr
 

@@ -107,6 +107,7 @@ def test_new_manager_places_every_hierarchy() -> None:
         "cpuset": "/sys/fs/cgroup/cpuset/k/c1",
         "memory": "/sys/fs/cgroup/memory/sandbox/me/k/c1",
         "name=systemd": "/sys/fs/cgroup/systemd/k/c1",
+        "": "/sys/fs/cgroup/unified/user.slice/me/k/c1",
     }
     default = new_manager(None, "c2", mountinfo=HYBRID, self_cgroup=SELF)
     assert default.paths["memory"] == "/sys/fs/cgroup/memory/sandbox/me/c2"
@@ -124,6 +125,7 @@ def test_state_round_trip() -> None:
         ("cpuset", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/cpuset/k/c1"),
         ("memory", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/k/c1"),
         ("systemd", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/systemd/k/c1"),
+        ("unified", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/k/c1"),
     ]
     v2 = new_manager("/k/c1", "c1", mountinfo=V2, self_cgroup=SELF)
     assert new_manager_from_state(v2.to_state()).cgroup_mounts() == [("", "/sys/fs/cgroup", "/sys/fs/cgroup/k/c1")]
