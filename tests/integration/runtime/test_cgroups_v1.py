@@ -133,6 +133,8 @@ def test_oom_kill_is_counted(mgr: Manager) -> None:
     if os.path.exists(os.path.join(mgr.paths["memory"], "memory.memsw.limit_in_bytes")):
         mem["swap"] = 32 << 20
     mgr.apply({"memory": mem})
+    watch = mgr.oom_watch()
+    assert not watch.wait(timeout=0.01)
     child = _waiting_child(f"exec {sys.executable} -S -c 'b = bytearray(256 << 20); b[::4096] = bytes(len(b[::4096]))'")
     try:
         mgr.add_pid(child.pid)
@@ -142,6 +144,8 @@ def test_oom_kill_is_counted(mgr: Manager) -> None:
         child.wait()
     assert child.returncode == -signal.SIGKILL
     assert mgr.oom_kill_count() == 1
+    assert watch.wait(timeout=30)  # the eventfd registered on memory.oom_control fired
+    watch.close()
 
 
 def test_device_rules_are_enforced(mgr: Manager, tmp_path: Path) -> None:

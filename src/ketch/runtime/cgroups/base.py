@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ketch.runtime.cgroups.fields import Resources
+    from ketch.runtime.cgroups.oomwatch import OomWatch
 
 __all__ = ["Manager"]
 
@@ -202,6 +203,15 @@ class Manager:
 
     def oom_kill_count(self) -> int:
         raise NotImplementedError
+
+    def oom_watch(self) -> OomWatch:
+        """An OomWatch on this cgroup's memory controller (``events``: one "oom" event per ``wait()``)."""
+        from ketch.runtime.cgroups.oomwatch import OomWatch
+
+        directory = self.paths.get("memory") if self.mode != "v2" else self.paths.get("")
+        if directory is None or not os.path.isdir(directory):
+            raise CgroupError("the memory cgroup controller is not available: cannot watch for OOM events")
+        return OomWatch(directory, "v2" if self.mode == "v2" else "v1")
 
     def destroy(self) -> None:
         """Remove the cgroup (and any child cgroups); the processes must be gone (EBUSY is retried briefly).

@@ -92,3 +92,18 @@ def test_import_is_cheap() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[] []"
+
+
+def test_v2_oom_watch_sees_the_kill_count_rise(tmp_path: Path) -> None:
+    (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")
+    mgr = V2Manager({"": str(tmp_path)})
+    with mgr.oom_watch() as watch:
+        assert not watch.wait(timeout=0.01)
+        (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+        assert watch.wait(timeout=5)
+        assert not watch.wait(timeout=0.01)
+
+
+def test_oom_watch_needs_the_memory_controller(tmp_path: Path) -> None:
+    with pytest.raises(CgroupError, match="memory cgroup controller is not available"):
+        V1Manager({"pids": str(tmp_path)}).oom_watch()
