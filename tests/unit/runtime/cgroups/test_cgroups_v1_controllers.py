@@ -89,6 +89,9 @@ def test_memory_errors_name_the_field(tmp_path: Path) -> None:
         memory.apply(p, {"memory": {"swappiness": 101}}, no_warn)
     with pytest.raises(CgroupConfigError, match=r"linux\.resources\.memory\.limit: expected an integer"):
         memory.apply(p, {"memory": {"limit": "1G"}}, no_warn)
+    memory.apply(p, {"memory": {"limit": 100, "swap": 200}}, no_warn)
+    with pytest.raises(CgroupConfigError, match=r"memory\.limit: 300 is above the current memory\+swap limit 200; set"):
+        memory.apply(p, {"memory": {"limit": 300}}, no_warn)
     (Path(p) / "memory.memsw.limit_in_bytes").unlink()
     with pytest.raises(CgroupConfigError, match=r"memory\.swap: swap accounting is not enabled"):
         memory.apply(p, {"memory": {"swap": 100}}, no_warn)

@@ -38,6 +38,12 @@ def _set_limit_and_swap(path: str, limit: int | None, swap: int | None) -> None:
             fsio.write(path, LIMIT, limit, f"{F}.limit")
             return
     if limit is not None:
+        if swap is None and fsio.exists(path, SWAP):
+            memsw = fsio.read_int(path, SWAP)
+            if limit == -1 or limit > memsw:
+                raise CgroupConfigError(
+                    f"{F}.limit: {limit} is above the current memory+swap limit {memsw}; set {F}.swap too"
+                )
         fsio.write(path, LIMIT, limit, f"{F}.limit")
     if swap is not None:
         if not fsio.exists(path, SWAP):
