@@ -345,7 +345,9 @@ class Descriptor:
                 raise ImageSpecError(_join(path, "data"), "is not valid base64") from None
             # descriptor.md "Embedded Content": the decoded data must be the referenced content.
             if len(data) != size or hashlib.new(digest.algorithm, data).hexdigest() != digest.hex:
-                raise ImageSpecError(_join(path, "data"), f"embedded data does not match {digest} ({size} bytes)")
+                raise ImageSpecError(
+                    _join(path, "data"), f"embedded data does not match {digest} ({size} bytes)"
+                )
         platform = Platform.from_json(o["platform"], _join(path, "platform")) if "platform" in o else None
         return cls(
             media_type=_media_type(o, "mediaType", path, required=True) or "",

@@ -67,7 +67,9 @@ def test_docker_schema2_manifest_and_list_parse() -> None:
         {
             "schemaVersion": 2,
             "mediaType": MT_DOCKER_MANIFEST_LIST,
-            "manifests": [desc(MT_DOCKER_MANIFEST, platform={"os": "linux", "architecture": "arm64", "variant": "v8"})],
+            "manifests": [
+                desc(MT_DOCKER_MANIFEST, platform={"os": "linux", "architecture": "arm64", "variant": "v8"})
+            ],
         }
     )
     assert i.manifests[0].platform is not None and str(i.manifests[0].platform) == "linux/arm64/v8"
@@ -163,7 +165,11 @@ def test_image_config_round_trip_and_docker_nulls() -> None:
     ],
 )
 def test_config_errors_name_the_path(mutate: Any, path: str) -> None:
-    doc: dict[str, Any] = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    doc: dict[str, Any] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
     mutate(doc)
     with pytest.raises(ImageSpecError) as e:
         ImageConfig.from_json(doc)
