@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import zlib
 from typing import Any, BinaryIO
 
@@ -21,6 +22,22 @@ try:
     from isal import igzip as _gzip_impl
 except ImportError:  # pragma: no cover - isal is a declared dependency; stdlib still works
     _gzip_impl = gzip
+
+
+class _RawAdapter(io.RawIOBase):
+    """Gives a plain ``read()`` stream the ``readinto`` the gzip readers buffer through."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self._stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
 
 class _ErrorMapping:
@@ -48,7 +65,7 @@ def decompressor(stream: BinaryIO, compression: str, what: str) -> BinaryIO:
     if compression == "":
         return stream
     if compression == "gzip":
-        return _ErrorMapping(_gzip_impl.GzipFile(fileobj=stream, mode="rb"), what, "gzip")  # type: ignore[return-value]
+        return _ErrorMapping(_gzip_impl.GzipFile(fileobj=_RawAdapter(stream), mode="rb"), what, "gzip")  # type: ignore[return-value]
     if compression == "zstd":
         return _ErrorMapping(_ZstdChecked(stream), what, "zstd")  # type: ignore[return-value]
     raise CorruptLayer(f"{what}: unsupported compression {compression!r}")
@@ -120,7 +137,12 @@ class HashingReader:
         return Digest(f"{self._algorithm}:{self._hasher.hexdigest()}")
 
 
-def gzip_writer(stream: BinaryIO, level: int = 6) -> BinaryIO:
-    """A gzip compressor writing into ``stream`` (mtime 0 so the output is reproducible)."""
+def gzip_writer(stream: BinaryIO, level: int | None = None) -> BinaryIO:
+    """A gzip compressor writing into ``stream`` (mtime 0 so the output is reproducible).
+
+    The default level is ISA-L's 2 (its scale is 0-3), or zlib's 6 without ISA-L.
+    """
+    if level is None:
+        level = 6 if _gzip_impl is gzip else 2
     writer: BinaryIO = _gzip_impl.GzipFile(fileobj=stream, mode="wb", compresslevel=level, mtime=0)
     return writer
