@@ -38,7 +38,7 @@ def _xattrs(path: str) -> dict[str, str]:
 
 class _Writer:
     def __init__(self, out: BinaryIO) -> None:
-        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by close()
         self.inodes: dict[tuple[int, int], str] = {}
 
     def add(self, path: str, arcname: str) -> None:
@@ -143,9 +143,8 @@ def _same(a: os.stat_result, b: os.stat_result, pa: str, pb: str) -> bool:
     if stat.S_ISCHR(a.st_mode) or stat.S_ISBLK(a.st_mode):
         return a.st_rdev == b.st_rdev
     if stat.S_ISREG(a.st_mode):
-        if a.st_size != b.st_size or int(a.st_mtime) != int(b.st_mtime):
-            return False
-        return True
+        # size and mtime, as tar and rsync judge; content is not re-read
+        return a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime)
     if stat.S_ISDIR(a.st_mode):
         return _xattrs(pa) == _xattrs(pb) and int(a.st_mtime) == int(b.st_mtime)
     return True
