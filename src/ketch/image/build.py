@@ -89,6 +89,7 @@ def image_from_dir(
     compression: str = "gzip",
 ) -> Descriptor:
     """A one-layer image of the tree ``rootfs`` (``ketch image import DIR``)."""
-    layer, diff_id = layer_from_tar_writer(store, lambda out: tar_directory(rootfs, out), compression)
-    history = [History(created=now_rfc3339(), created_by=f"ketch import {os.path.basename(rootfs)}")]
-    return write_image(store, new_config([diff_id], config, history), [layer], name=name)
+    with store.lease():
+        layer, diff_id = layer_from_tar_writer(store, lambda out: tar_directory(rootfs, out), compression)
+        history = [History(created=now_rfc3339(), created_by=f"ketch import {os.path.basename(rootfs)}")]
+        return write_image(store, new_config([diff_id], config, history), [layer], name=name)

@@ -37,10 +37,14 @@ __all__ = [
     "LayoutContentStore",
     "copy_image",
     "export_layout",
+    "import_index",
     "import_layout",
     "name_for",
     "read_layout",
 ]
+
+
+_CONTAINERD_NAME = "io.containerd.image.name"
 
 
 class LayoutContentStore(LocalContentStore):
@@ -94,12 +98,15 @@ def copy_image(src: ContentStore, dst: LocalContentStore, root: Descriptor) -> i
 
 
 def name_for(desc: Descriptor, base: str | None) -> str | None:
-    """The image name an index.json entry carries: its ``org.opencontainers.image.ref.name`` annotation.
+    """The image name an index.json entry carries.
 
-    image-layout.md lets ref.name be a full reference (``example.com/app:v1``) or just a tag (``v1``); a bare
-    tag is joined to ``base`` (the name the user gave) and dropped if there is none.
+    image-layout.md lets ``org.opencontainers.image.ref.name`` be a full reference (``example.com/app:v1``)
+    or just a tag (``v1``). A bare tag is joined to ``base`` (the name the user gave), else to containerd's
+    ``io.containerd.image.name`` annotation when present (Docker's own exports carry it); else it is dropped.
     """
-    ref = (desc.annotations or {}).get(ANNOTATION_REF_NAME)
+    annotations = desc.annotations or {}
+    ref = annotations.get(ANNOTATION_REF_NAME)
+    bare_tag = ref is not None and "/" not in ref and ":" not in ref
     if base is not None:
         try:
             b = parse_reference(base, default_tag=False)
@@ -107,15 +114,20 @@ def name_for(desc: Descriptor, base: str | None) -> str | None:
             raise ArchiveError(str(e)) from None
         if b.tag is not None or b.digest is not None:
             return str(b)
-        if ref and ("/" not in ref and ":" not in ref):
-            return str(b.with_tag(ref))
+        if ref and bare_tag:
+            try:
+                return str(b.with_tag(ref))
+            except InvalidReference:
+                pass
         return str(parse_reference(base))
-    if not ref:
-        return None
-    try:
-        return str(parse_reference(ref))
-    except InvalidReference:
-        return None
+    candidates = [annotations.get(_CONTAINERD_NAME)] if bare_tag or not ref else [ref]
+    for c in candidates:
+        if c:
+            try:
+                return str(parse_reference(c))
+            except InvalidReference:
+                return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,26 +140,39 @@ class ImportedImage:
 def import_layout(store: ImageStore, path: str, name: str | None = None) -> list[ImportedImage]:
     """Import every image of the layout at ``path``; ``name`` names (or supplies the repository for) them."""
     index = read_layout(path)
-    src = LocalContentStore(path, ingest_dir=os.path.join(path, ".ingest"))
+    return import_index(
+        store, index, LocalContentStore(path, ingest_dir=os.path.join(path, ".ingest")), name, path
+    )
+
+
+def import_index(
+    store: ImageStore, index: Index, src: ContentStore, name: str | None, where: str
+) -> list[ImportedImage]:
+    """Copy the images an ``index.json`` lists from ``src`` into ``store`` and name them."""
     imported = []
     for entry in index.manifests:
         if entry.media_type not in MANIFEST_MEDIA_TYPES | INDEX_MEDIA_TYPES:
             continue
-        n = copy_image(src, store.content, entry)
-        target = Descriptor(
-            media_type=entry.media_type,
-            digest=entry.digest,
-            size=entry.size,
-            platform=entry.platform,
-            artifact_type=entry.artifact_type,
-        )
-        image_name = name_for(entry, name)
-        if image_name is not None:
-            store.put(image_name, target)
-        imported.append(ImportedImage(image_name, target, n))
+        with store.lease():
+            imported.append(_import_entry(store, src, entry, name))
     if not imported:
-        raise ArchiveError(f"{path}: index.json lists no images")
+        raise ArchiveError(f"{where}: index.json lists no images")
     return imported
+
+
+def _import_entry(store: ImageStore, src: ContentStore, entry: Descriptor, name: str | None) -> ImportedImage:
+    n = copy_image(src, store.content, entry)
+    target = Descriptor(
+        media_type=entry.media_type,
+        digest=entry.digest,
+        size=entry.size,
+        platform=entry.platform,
+        artifact_type=entry.artifact_type,
+    )
+    image_name = name_for(entry, name)
+    if image_name is not None:
+        store.put(image_name, target)
+    return ImportedImage(image_name, target, n)
 
 
 def export_layout(store: ImageStore, names: list[str], path: str, *, ref_names: str = "full") -> Index:

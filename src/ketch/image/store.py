@@ -19,13 +19,14 @@ from typing import Any
 
 from ketch._common.atomicio import FileLock, write_atomic
 from ketch._common.digest import Digest, InvalidDigest
+from ketch._common.ids import validate_container_id
 from ketch._common.jsonio import dumps_pretty
 from ketch.image.content.local import LocalContentStore
 from ketch.image.errors import ImageNotFound
 from ketch.spec.image import Descriptor
 from ketch.spec.reference import InvalidReference, Reference, parse_reference
 
-__all__ = ["DEFAULT_ROOT", "ImageRecord", "ImageStore", "normalize_name"]
+__all__ = ["DEFAULT_ROOT", "ImageRecord", "ImageStore", "Lease", "normalize_name"]
 
 DEFAULT_ROOT = "/var/lib/ketch"
 
@@ -57,6 +58,48 @@ class ImageStore:
         self.durable = durable
         self._path = os.path.join(root, "images.json")
         self._lock_path = os.path.join(root, "images.lock")
+        self.gc_lock_path = os.path.join(root, "gc.lock")
+        self.leases_dir = os.path.join(root, "leases")
+
+    def lease(self) -> Lease:
+        """A context manager keeping the collector away while content is written and named."""
+        return Lease(self)
+
+    def pin(self, lease_id: str, digests: list[Digest]) -> None:
+        """Keep ``digests`` alive under the persistent lease ``lease_id`` (until :meth:`release_lease`)."""
+        validate_container_id(lease_id)
+        os.makedirs(self.leases_dir, exist_ok=True)
+        path = os.path.join(self.leases_dir, f"{lease_id}.json")
+        with FileLock(self._lock_path):
+            try:
+                with open(path, "rb") as f:
+                    held = set(json.load(f)["digests"])
+            except FileNotFoundError:
+                held = set()
+            held |= {str(d) for d in digests}
+            write_atomic(path, dumps_pretty({"id": lease_id, "digests": sorted(held)}), durable=self.durable)
+
+    def release_lease(self, lease_id: str) -> None:
+        validate_container_id(lease_id)
+        try:
+            os.unlink(os.path.join(self.leases_dir, f"{lease_id}.json"))
+        except FileNotFoundError:
+            raise ImageNotFound(f"lease {lease_id!r} not found") from None
+
+    def pinned(self) -> set[Digest]:
+        out: set[Digest] = set()
+        try:
+            names = os.listdir(self.leases_dir)
+        except FileNotFoundError:
+            return out
+        for name in names:
+            if name.endswith(".json"):
+                try:
+                    with open(os.path.join(self.leases_dir, name), "rb") as f:
+                        out |= {Digest(d) for d in json.load(f)["digests"]}
+                except (OSError, ValueError, KeyError):
+                    continue
+        return out
 
     def _load(self) -> dict[str, ImageRecord]:
         try:
@@ -139,3 +182,28 @@ class ImageStore:
         except InvalidReference as e:
             raise ImageNotFound(f"image {name!r} not found ({e})") from None
         raise ImageNotFound(f"image {key} not found")
+
+
+class Lease:
+    """Protects content being written from garbage collection until the image naming it is stored.
+
+    While any lease is held (a shared flock on ``gc.lock``) the collector cannot run (it takes the lock
+    exclusively). A lease may also pin digests by id in ``leases/<id>.json`` beyond the process's life
+    (a download resumed later); :meth:`ImageStore.release_lease` drops those.
+    """
+
+    def __init__(self, store: ImageStore) -> None:
+        self._store = store
+        self._fd = -1
+
+    def __enter__(self) -> Lease:
+        import fcntl
+
+        self._fd = os.open(self._store.gc_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
