@@ -51,7 +51,7 @@ def test_args_env_cwd(rootfs: str) -> None:
 
 
 def test_no_command_is_an_error(rootfs: str) -> None:
-    with pytest.raises(ConvertError, match="neither Config.Entrypoint nor Config.Cmd"):
+    with pytest.raises(ConvertError, match=r"neither Config\.Entrypoint nor Config\.Cmd"):
         runtime_config(image(), rootfs)
 
 
@@ -74,7 +74,7 @@ def test_user(rootfs: str, user: str | None, uid: int, gid: int, extra: list[int
 
 @pytest.mark.parametrize("user", ["nobody", "alice:nogroup", ":x", "alice:"])
 def test_unknown_user_is_an_error(rootfs: str, user: str) -> None:
-    with pytest.raises(ConvertError, match="Config.User"):
+    with pytest.raises(ConvertError, match=r"Config\.User"):
         runtime_config(image(cmd=["x"], user=user), rootfs)
 
 

@@ -72,5 +72,5 @@ def test_entry_without_platform_uses_config(store: ImageStore, make_image) -> No
 
 def test_unknown_target_type(store: ImageStore) -> None:
     d = put_json(store.content, "application/vnd.example+json", {})
-    with pytest.raises(UnsupportedMediaType, match="application/vnd.example"):
+    with pytest.raises(UnsupportedMediaType, match=r"application/vnd\.example"):
         select_manifest(lambda x: read_verified(store.content, x), d)

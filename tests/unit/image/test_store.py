@@ -40,21 +40,21 @@ def test_resolve_by_digest_and_prefix(store: ImageStore) -> None:
 
 
 def test_ambiguous_prefix(store: ImageStore) -> None:
-    descs = [manifest(store, i) for i in range(40)]
-    for i, d in enumerate(descs):
-        store.put(f"img{i}", d)
-    by_first: dict[str, list[Descriptor]] = {}
-    for d in descs:
-        by_first.setdefault(d.digest.hex[:1], []).append(d)
-    # 40 digests over 16 first hex digits: some digit is shared; a 1-digit prefix is too short to match,
-    # so use the common prefix of two digests, padded to the 4 digits resolve() requires, if they share it.
-    a, b = next(v for v in by_first.values() if len(v) > 1)[:2]
-    common = os.path.commonprefix([a.digest.hex, b.digest.hex])
-    if len(common) >= 4:
-        with pytest.raises(ImageNotFound, match="ambiguous"):
-            store.resolve(common)
+    seen: dict[str, Descriptor] = {}
+    n = 0
+    while True:  # two manifests whose digests share 4 hex digits (birthday bound: a few hundred)
+        d = manifest(store, n)
+        n += 1
+        if d.digest.hex[:4] in seen:
+            break
+        seen[d.digest.hex[:4]] = d
+    store.put("one", seen[d.digest.hex[:4]])
+    store.put("two", d)
+    with pytest.raises(ImageNotFound, match="ambiguous"):
+        store.resolve(d.digest.hex[:4])
+    assert store.resolve(d.digest.hex[:12]).target == d
     with pytest.raises(ImageNotFound):
-        store.resolve(a.digest.hex[:3])  # too short to be a prefix
+        store.resolve(d.digest.hex[:3])  # too short to be taken as a prefix
 
 
 def test_refuses_missing_blob_and_bad_names(store: ImageStore) -> None:

@@ -52,7 +52,7 @@ def test_truncated_gzip(store: ImageStore, tmp_path: Path) -> None:
 def test_truncated_zstd(store: ImageStore, tmp_path: Path) -> None:
     data = zstandard.ZstdCompressor().compress(TAR)
     d = _blob(store, MT_OCI_LAYER_ZSTD, data[: len(data) - 100])
-    with pytest.raises(CorruptLayer, match="invalid zstd data.*truncated"):
+    with pytest.raises(CorruptLayer, match=r"invalid zstd data.*truncated"):
         apply_layer(store.content, d, str(tmp_path))
 
 
