@@ -1,28 +1,78 @@
-"""``ketch``: the user's command line."""
+"""``ketch``: the user's command line.
+
+``ketch [--root DIR] COMMAND [ARGS...]``. Commands live in their own modules, listed in :data:`COMMANDS` and
+imported only when used, so ``ketch version`` stays instant whatever the other commands need. A command
+module provides ``run(args: list[str], options: GlobalOptions) -> int``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from dataclasses import dataclass
 
-USAGE = """usage: ketch [--version] COMMAND [ARGS...]
+__all__ = ["COMMANDS", "GlobalOptions", "main"]
 
-Commands arrive as their parts land; today:
-  version     print the version
-"""
+DEFAULT_ROOT = "/var/lib/ketch"
+
+# command name -> (module path, one-line help). Other parts of ketch add their commands here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "image": (
+        "ketch.cli.image",
+        "manage images: import, export, ls, inspect, tag, rm, unpack, prune, commit",
+    ),
+    "version": ("ketch.cli.main", "print the version"),
+}
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    root: str = DEFAULT_ROOT
+
+
+def _usage() -> str:
+    lines = ["usage: ketch [--root DIR] COMMAND [ARGS...]", "", "Commands:"]
+    lines += [f"  {name:<10}  {text}" for name, (_, text) in sorted(COMMANDS.items())]
+    lines += ["", f"--root DIR   state directory (default $KETCH_ROOT or {DEFAULT_ROOT})", ""]
+    return "\n".join(lines)
+
+
+def run(args: list[str], options: GlobalOptions) -> int:
+    """``ketch version``."""
+    from ketch import __version__
+
+    sys.stdout.write(f"ketch version {__version__}\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
-        sys.stdout.write(USAGE)
+    args = sys.argv[1:] if argv is None else list(argv)
+    root = os.environ.get("KETCH_ROOT") or DEFAULT_ROOT
+    while args and args[0].startswith("-"):
+        opt = args.pop(0)
+        if opt in ("-h", "--help"):
+            sys.stdout.write(_usage())
+            return 0
+        if opt == "--version":
+            return run([], GlobalOptions(root))
+        if opt == "--root" and args:
+            root = args.pop(0)
+        elif opt.startswith("--root="):
+            root = opt.partition("=")[2]
+        else:
+            sys.stderr.write(f"ketch: unknown option {opt!r}; see 'ketch --help'\n")
+            return 2
+    if not args:
+        sys.stdout.write(_usage())
         return 0
-    if args[0] in ("version", "--version"):
-        from ketch import __version__
-
-        sys.stdout.write(f"ketch version {__version__}\n")
-        return 0
-    sys.stderr.write(f"ketch: unknown command {args[0]!r} (not implemented yet); see 'ketch --help'\n")
-    return 2
+    entry = COMMANDS.get(args[0])
+    if entry is None:
+        sys.stderr.write(f"ketch: unknown command {args[0]!r}; see 'ketch --help'\n")
+        return 2
+    module = importlib.import_module(entry[0])
+    result: int = module.run(args[1:], GlobalOptions(os.path.abspath(root)))
+    return result
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""The snapshotter contract: unpacked layers stored once, and writable container roots over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ketch._common.digest import Digest
+from ketch.image.content.protocol import ContentStore
+from ketch.image.resolve import Image
+
+__all__ = ["ActiveSnapshot", "Mount", "Snapshotter"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One mount making up a root filesystem, in runtime-spec ``mounts`` terms."""
+
+    type: str
+    source: str
+    options: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "source": self.source, "options": list(self.options)}
+
+
+@dataclass(frozen=True)
+class ActiveSnapshot:
+    key: str
+    layers: list[Digest]  # DiffIDs, lowest first
+    path: str  # directory holding the writable state
+
+
+class Snapshotter(Protocol):
+    name: str
+
+    def prepare(self, key: str, content: ContentStore, image: Image) -> list[Mount]:
+        """Create the writable snapshot ``key`` over ``image``'s layers (unpacking each missing layer once,
+        atomically) and return the mounts that make its root. Raises SnapshotError if ``key`` exists; on
+        failure nothing of ``key`` is left."""
+        ...
+
+    def mounts(self, key: str) -> list[Mount]:
+        """The mounts of an existing snapshot. Read-only."""
+        ...
+
+    def mount(self, key: str, target: str) -> None:
+        """Mount snapshot ``key`` at the existing directory ``target``."""
+        ...
+
+    def changes_dir(self, key: str) -> str:
+        """Where the snapshot's changes are: an overlay upper dir, or a full tree for copy snapshots."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Delete snapshot ``key`` (it must not be mounted). The layers stay, for the collector."""
+        ...
+
+    def active(self) -> list[ActiveSnapshot]: ...
+
+    def layers(self) -> list[Digest]:
+        """DiffIDs of the unpacked layers held."""
+        ...
+
+    def remove_layer(self, diff_id: Digest) -> int:
+        """Delete an unpacked layer (a rename then a removal: never half-visible); returns bytes freed."""
+        ...
