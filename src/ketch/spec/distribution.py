@@ -48,7 +48,9 @@ class InvalidManifest(ValueError):
 
 def validate_tag(tag: str) -> str:
     if not _TAG.match(tag):
-        raise InvalidManifest(f"invalid tag {tag!r}: use up to 128 of [a-zA-Z0-9_.-], not starting with '.' or '-'")
+        raise InvalidManifest(
+            f"invalid tag {tag!r}: use up to 128 of [a-zA-Z0-9_.-], not starting with '.' or '-'"
+        )
     return tag
 
 
@@ -118,7 +120,9 @@ def _descriptor(value: Any, where: str) -> Descriptor:
 
 
 def _is_str_map(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
 
 
 def parse_manifest(body: bytes, content_type: str | None) -> ManifestInfo:
@@ -141,7 +145,9 @@ def parse_manifest(body: bytes, content_type: str | None) -> ManifestInfo:
     if not media_type:
         raise InvalidManifest("manifest has no mediaType and the request no Content-Type")
     if body_type and content_type and body_type != content_type:
-        raise InvalidManifest(f"manifest mediaType {body_type!r} does not match Content-Type {content_type!r}")
+        raise InvalidManifest(
+            f"manifest mediaType {body_type!r} does not match Content-Type {content_type!r}"
+        )
     annotations = doc.get("annotations") or {}
     if not _is_str_map(annotations):
         raise InvalidManifest("manifest annotations is not a map of strings")

@@ -59,12 +59,21 @@ SPEC_CODES: tuple[str, ...] = tuple(row[0] for row in _TABLE[:14])
 
 
 class RegistryError(Exception):
-    """A registry-level failure with its wire code; ``status`` may override the table's default.
+    """A registry-level failure with its wire code; ``status`` may override the table's default and
+    ``headers`` adds response headers (a 401's challenge, a 416's Content-Range).
 
     Raised by the server's handlers and by the client when it decodes an error body.
     """
 
-    def __init__(self, code: str, message: str | None = None, *, detail: Any = None, status: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        detail: Any = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         entry = CODES.get(code)
         if entry is None:
             raise ValueError(f"unknown registry error code {code!r}")
@@ -72,6 +81,7 @@ class RegistryError(Exception):
         self.message = message or entry.message
         self.detail = detail
         self.status = status if status is not None else entry.status
+        self.headers = dict(headers or {})
         super().__init__(f"{code}: {self.message}")
 
     def to_dict(self) -> dict[str, Any]:

@@ -52,7 +52,9 @@ class BlobStore:
         try:
             self.driver.delete(paths.layer_link(name, digest))
         except PathNotFound:
-            raise BlobUnknown(f"blob {digest} is unknown to repository {name!r}", {"digest": str(digest)}) from None
+            raise BlobUnknown(
+                f"blob {digest} is unknown to repository {name!r}", {"digest": str(digest)}
+            ) from None
 
     def local_path(self, digest: Digest) -> str | None:
         return self.driver.local_path(paths.blob_data(digest))

@@ -101,7 +101,9 @@ class ManifestStore:
         try:
             return meta, self.blobs.get(meta.digest)
         except BlobUnknown:
-            raise ManifestUnknown(f"manifest {meta.digest} content is missing", {"digest": str(meta.digest)}) from None
+            raise ManifestUnknown(
+                f"manifest {meta.digest} content is missing", {"digest": str(meta.digest)}
+            ) from None
 
     def tags(self, name: str) -> list[str]:
         if not self.repository_exists(name):
@@ -133,7 +135,9 @@ class ManifestStore:
                     continue
         return out
 
-    def referrers(self, name: str, subject: Digest, artifact_type: str | None = None) -> list[dict[str, object]]:
+    def referrers(
+        self, name: str, subject: Digest, artifact_type: str | None = None
+    ) -> list[dict[str, object]]:
         """Descriptors of the manifests whose subject is ``subject`` (spec.md "Listing Referrers")."""
         try:
             entries = self.driver.list(paths.referrers_dir(name, subject))
@@ -154,7 +158,12 @@ class ManifestStore:
     # --- writing -------------------------------------------------------------------------------------------
 
     def put(
-        self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: tuple[str, ...] = ()
+        self,
+        name: str,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        extra_tags: tuple[str, ...] = (),
     ) -> PushResult:
         """Validate and store a manifest pushed as ``reference`` (a tag or its digest), tagging it with the
         reference when that is a tag and with every name in ``extra_tags`` (spec.md end-7, ``?tag=``)."""

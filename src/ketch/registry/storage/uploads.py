@@ -77,7 +77,9 @@ class UploadStore:
 
     def start(self, name: str, algorithm: str = "sha256") -> UploadInfo:
         if algorithm not in ALGORITHMS:
-            raise UploadInvalid(f"unsupported digest algorithm {algorithm!r}; use one of {sorted(ALGORITHMS)}")
+            raise UploadInvalid(
+                f"unsupported digest algorithm {algorithm!r}; use one of {sorted(ALGORITHMS)}"
+            )
         upload_id = uuid.uuid4().hex
         started = time.time()
         info = {"algorithm": algorithm, "started": started}
@@ -133,7 +135,8 @@ class UploadStore:
         if actual != digest:
             self.cancel(name, upload_id)
             raise DigestMismatch(
-                f"upload {upload_id!r} has digest {actual}, not {digest}", {"digest": str(digest), "actual": actual}
+                f"upload {upload_id!r} has digest {actual}, not {digest}",
+                {"digest": str(digest), "actual": actual},
             )
         self.blobs.adopt(paths.upload_data(name, upload_id), digest)
         self.blobs.link(name, digest)

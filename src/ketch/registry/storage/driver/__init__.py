@@ -11,4 +11,13 @@ from ketch.registry.storage.driver.base import (
 )
 from ketch.registry.storage.driver.filesystem import FilesystemDriver
 
-__all__ = ["DriverError", "FileInfo", "FileWriter", "FilesystemDriver", "PathBusy", "PathNotFound", "StorageDriver", "check_path"]
+__all__ = [
+    "DriverError",
+    "FileInfo",
+    "FileWriter",
+    "FilesystemDriver",
+    "PathBusy",
+    "PathNotFound",
+    "StorageDriver",
+    "check_path",
+]
