@@ -147,7 +147,7 @@ def build_link(path: str, **query: str) -> str:
     """``Link: <path?n=..&last=..>; rel="next"`` (spec.md "Listing Tags")."""
     from urllib.parse import urlencode
 
-    qs = urlencode(query)
+    qs = urlencode(query, safe="/:")
     return f'<{path}?{qs}>; rel="next"' if qs else f'<{path}>; rel="next"'
 
 

@@ -44,6 +44,8 @@ ROUTE_TABLE: dict[tuple[str, str], tuple[str, Handler, tuple[str, ...]]] = {
     ("referrers", "GET"): ("end-12a", listing.get_referrers, ("pull",)),
     ("catalog", "GET"): ("catalog", listing.get_catalog, ("*",)),
 }
+ROUTE_KEY: web.RequestKey[str] = web.RequestKey("ketch_route", str)
+USER_KEY: web.RequestKey[str] = web.RequestKey("ketch_user", str)
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -78,11 +80,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             headers={"Allow": ", ".join(allowed + (["HEAD"] if "GET" in allowed else []))},
         )
     route_id, handler, actions = entry
-    request["route"] = route_id
+    request[ROUTE_KEY] = route_id
     user = ctx.auth.authorize(
         request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
     )
-    request["user"] = user
+    request[USER_KEY] = user
     if ctx.config.read_only and request.method in _WRITE_METHODS:
         raise RegistryError("UNSUPPORTED", "this registry is in read-only mode")
     return await handler(request, m)
@@ -137,7 +139,7 @@ async def observe_middleware(
     finally:
         ctx.metrics.in_flight -= 1
         elapsed = time.perf_counter() - start
-        route_id = request.get("route", "other")
+        route_id = request.get(ROUTE_KEY, "other")
         sent = resp.content_length or 0 if resp is not None else 0
         received = request.content_length or 0
         ctx.metrics.observe(request.method, route_id, status, elapsed, sent, received)
@@ -147,7 +149,7 @@ async def observe_middleware(
                     {
                         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         "remote": request.remote,
-                        "user": request.get("user", ""),
+                        "user": request.get(USER_KEY, ""),
                         "method": request.method,
                         "path": request.path_qs,
                         "route": route_id,
