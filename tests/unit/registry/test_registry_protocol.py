@@ -53,7 +53,9 @@ def test_post_then_put(server: ServerThread) -> None:
     assert r.status == 202
     loc = r.headers["Location"]
     assert r.headers["Docker-Upload-UUID"] in loc
-    r = server.request("PUT", f"{loc}?digest={sha256(data)}", data, {"Content-Type": "application/octet-stream"})
+    r = server.request(
+        "PUT", f"{loc}?digest={sha256(data)}", data, {"Content-Type": "application/octet-stream"}
+    )
     assert r.status == 201, r.body
     assert r.headers["Location"] == f"/v2/r/blobs/{sha256(data)}"
     assert server.request("GET", r.headers["Location"]).body == data
@@ -62,7 +64,9 @@ def test_post_then_put(server: ServerThread) -> None:
 def test_chunked_upload_in_order_status_and_out_of_order(server: ServerThread) -> None:
     data = os.urandom(3000)
     loc = server.request("POST", "/v2/r/blobs/uploads/").headers["Location"]
-    r = server.request("PATCH", loc, data[:1000], {"Content-Range": "0-999", "Content-Type": "application/octet-stream"})
+    r = server.request(
+        "PATCH", loc, data[:1000], {"Content-Range": "0-999", "Content-Type": "application/octet-stream"}
+    )
     assert r.status == 202 and r.headers["Range"] == "0-999"
     # overlapping and gapped chunks are refused with 416 and the true range
     for rng, body in (("500-1499", data[500:1500]), ("1001-2000", data[1001:2001])):
@@ -262,8 +266,14 @@ def test_referrers(server: ServerThread) -> None:
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
                 "artifactType": kind,
-                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(empty), "size": 2},
-                "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(empty), "size": 2}],
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": sha256(empty),
+                    "size": 2,
+                },
+                "layers": [
+                    {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(empty), "size": 2}
+                ],
                 "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": len(subject_body)},
                 "annotations": {"note": annotation},
             }
@@ -322,10 +332,15 @@ def test_referrer_pushed_before_its_subject(server: ServerThread) -> None:
 
 def test_delete_manifest_by_digest_and_by_tag(server: ServerThread) -> None:
     digest, _ = push_image(server, "r", "t1")
-    server.request("PUT", f"/v2/r/manifests/t2", server.request("GET", "/v2/r/manifests/t1").body,
-                   {"Content-Type": OCI_MANIFEST})
+    server.request(
+        "PUT",
+        "/v2/r/manifests/t2",
+        server.request("GET", "/v2/r/manifests/t1").body,
+        {"Content-Type": OCI_MANIFEST},
+    )
     assert server.request("DELETE", "/v2/r/manifests/t1").status == 202
     assert server.request("GET", "/v2/r/manifests/t1").status == 404
+    assert server.request("GET", "/v2/r/manifests/t2").status == 200
     assert server.request("GET", f"/v2/r/manifests/{digest}").status == 200
     assert server.request("DELETE", f"/v2/r/manifests/{digest}").status == 202
     assert server.request("GET", f"/v2/r/manifests/{digest}").status == 404
