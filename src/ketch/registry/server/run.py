@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ketch.registry.server.app import make_app
 from ketch.registry.server.config import RegistryConfig, parse_addr
+from ketch.registry.server.context import CTX
 from ketch.registry.server.gc import periodic_gc
 
 __all__ = ["serve", "ssl_context"]
@@ -60,5 +61,13 @@ async def serve(
     log.info("registry stopping: finishing in-flight requests")
     if gc_task is not None:
         gc_task.cancel()
+    # Stop accepting connections, then wait for in-flight requests ourselves: aiohttp's own shutdown stops
+    # reading request bodies at once, which would cut off an upload mid-chunk.
+    for running in list(runner.sites):
+        await running.stop()
+    metrics = app[CTX].metrics
+    deadline = loop.time() + shutdown_timeout
+    while metrics.in_flight > 0 and loop.time() < deadline:
+        await asyncio.sleep(0.02)
     await runner.cleanup()
     log.info("registry stopped")
