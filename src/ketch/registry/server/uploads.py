@@ -1,0 +1,152 @@
+"""Blob upload endpoints (spec.md "Pushing blobs"): POST (end-4a, end-4b, end-11), PATCH (end-5),
+PUT (end-6), GET status (end-13), DELETE (end-14)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ketch.registry.api import HeaderError, RegistryError, parse_upload_range, route, upload_range
+from ketch.registry.server.context import CTX, parse_digest, run_blocking
+from ketch.registry.server.routing import PathMatch
+from ketch.registry.storage import UploadAppender, UploadOutOfOrder
+
+__all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
+
+_CHUNK = 1 << 20
+
+
+def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": route("end-13").url(name=name, reference=upload_id),
+        "Range": upload_range(size),
+        "Docker-Upload-UUID": upload_id,
+        "Content-Length": "0",
+    }
+
+
+def _blob_created(name: str, digest: str) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={"Location": route("end-2").url(name=name, digest=digest), "Docker-Content-Digest": digest},
+    )
+
+
+async def _receive(request: web.Request, appender: UploadAppender) -> int:
+    """Copy the request body into an upload; returns the bytes received."""
+    received = 0
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            appender.write(chunk)
+            received += len(chunk)
+    except BaseException:
+        appender.abort()
+        raise
+    await run_blocking(appender.finish)
+    return received
+
+
+async def start_upload(request: web.Request, m: PathMatch) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    name = ctx.name(m.name)
+    q = request.query
+    mount = q.get("mount")
+    if mount is not None:
+        wanted = parse_digest(mount)
+        source = q.get("from")
+        if source is not None:
+            source = ctx.name(source)
+        if await run_blocking(ctx.store.mount, name, source, wanted):
+            return _blob_created(name, str(wanted))
+        # spec.md "Mounting a blob from another repository": otherwise open an upload session (202)
+    algorithm = q.get("digest-algorithm", "sha256")
+    digest_param = q.get("digest")
+    digest = parse_digest(digest_param) if digest_param is not None else None
+    if digest is not None:
+        algorithm = digest.algorithm
+    info = await run_blocking(ctx.store.uploads.start, name, algorithm)
+    if digest is None:
+        return web.Response(status=202, headers=_upload_headers(name, info.id, 0))
+    # end-4b: a monolithic upload, the whole blob in this request's body
+    appender = ctx.store.uploads.open_append(name, info.id, 0)
+    await _receive(request, appender)
+    try:
+        await run_blocking(ctx.store.complete_upload, name, info.id, digest)
+    except Exception:
+        await run_blocking(_cancel_quietly, ctx.store.uploads, name, info.id)
+        raise
+    return _blob_created(name, str(digest))
+
+
+def _cancel_quietly(uploads: object, name: str, upload_id: str) -> None:
+    from ketch.registry.storage import StorageError, UploadStore
+
+    assert isinstance(uploads, UploadStore)
+    try:
+        uploads.cancel(name, upload_id)
+    except StorageError:
+        pass
+
+
+def _content_range(request: web.Request) -> int | None:
+    """The start offset a chunk claims, checked against its Content-Length."""
+    raw = request.headers.get("Content-Range")
+    if raw is None:
+        return None
+    try:
+        start, end = parse_upload_range(raw)
+    except HeaderError as e:
+        raise RegistryError("RANGE_INVALID", str(e)) from None
+    length = request.content_length
+    if length is not None and length != end - start + 1:
+        raise RegistryError(
+            "SIZE_INVALID",
+            f"Content-Range {raw!r} covers {end - start + 1} bytes but Content-Length is {length}",
+        )
+    return start
+
+
+async def patch_upload(request: web.Request, m: PathMatch) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    name = ctx.name(m.name)
+    start = _content_range(request)
+    try:
+        appender = ctx.store.uploads.open_append(name, m.value, start)
+    except UploadOutOfOrder as e:
+        # spec.md "Pushing a blob in chunks": 416 with the Range the upload really holds
+        size = e.detail["size"] if isinstance(e.detail, dict) else 0
+        raise RegistryError(
+            "BLOB_UPLOAD_INVALID", str(e), status=416, headers=_upload_headers(name, m.value, int(size))
+        ) from None
+    await _receive(request, appender)
+    return web.Response(status=202, headers=_upload_headers(name, m.value, appender.size))
+
+
+async def finish_upload(request: web.Request, m: PathMatch) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    name = ctx.name(m.name)
+    raw = request.query.get("digest")
+    if raw is None:
+        raise RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=")
+    digest = parse_digest(raw)
+    start = _content_range(request)
+    if request.content_length or request.headers.get("Transfer-Encoding"):
+        appender = ctx.store.uploads.open_append(name, m.value, start)
+        await _receive(request, appender)
+    else:
+        ctx.store.uploads.info(name, m.value)  # BLOB_UPLOAD_UNKNOWN before anything else
+    await run_blocking(ctx.store.complete_upload, name, m.value, digest)
+    return _blob_created(name, str(digest))
+
+
+async def upload_status(request: web.Request, m: PathMatch) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    name = ctx.name(m.name)
+    info = ctx.store.uploads.info(name, m.value)
+    return web.Response(status=204, headers=_upload_headers(name, m.value, info.size))
+
+
+async def cancel_upload(request: web.Request, m: PathMatch) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    name = ctx.name(m.name)
+    await run_blocking(ctx.store.uploads.cancel, name, m.value)
+    return web.Response(status=204, headers={"Content-Length": "0"})

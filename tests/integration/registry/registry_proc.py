@@ -1,0 +1,95 @@
+"""Registry server processes for integration tests: ``ketch registry serve`` on a free 127.0.0.1 port in
+15000-15999, stopped (or killed) by pid."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ketch
+
+SRC = str(Path(ketch.__file__).resolve().parents[1])
+
+
+def free_port() -> int:
+    ports = list(range(15000, 16000))
+    random.shuffle(ports)
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 15000-15999")
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class RegistryProcess:
+    def __init__(self, root: Path, *extra: str, port: int | None = None) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root.parent / f"registry-{self.port}.log"
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> RegistryProcess:
+        env = dict(os.environ, PYTHONPATH=SRC)
+        args = [
+            sys.executable,
+            "-m",
+            "ketch.cli.registry",
+            "serve",
+            "--addr",
+            self.addr,
+            "--root",
+            str(self.root),
+        ]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([*args, *self.extra], env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"registry exited: {self.log.read_text()[-2000:]}")
+            try:
+                if self.request("GET", "/v2/")[0] in (200, 401):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("registry did not come up")
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            conn.close()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
