@@ -37,3 +37,14 @@ def ensure_crun_hugetlb() -> None:
         return
     os.makedirs(path, exist_ok=True)
     subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", path], check=False, capture_output=True)
+
+
+def require(*tools: str) -> None:
+    """Inside a test: skip it unless every tool is on PATH and we are root."""
+    import pytest
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")

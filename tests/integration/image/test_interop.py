@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import need
 
 from ketch.image.archive import export_docker_archive, export_oci_archive, import_path
 from ketch.image.bundle import unpack_bundle
@@ -16,6 +15,7 @@ from ketch.image.layout import export_layout
 from ketch.image.resolve import load_image
 from ketch.image.store import ImageStore
 from ketch.testing import make_rootfs
+from ketch.testing.peers import require as need
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
