@@ -319,7 +319,15 @@ def _build(
         if seccomp is not None and seccomp.notify:
             _hand_over_listener(channel, seccomp, state_json)
         channel.recv(READY)
-    except (RemoteError, ChannelClosed) as exc:
+    except ChannelClosed as exc:
+        limit = ((linux.get("resources") or {}).get("memory") or {}).get("limit")
+        if limit is not None and _oom_killed(build.cgroup):
+            raise CreateFailed(
+                f'container "{container_id}": linux.resources.memory.limit: {limit} bytes is too little to '
+                "start the container (the OOM killer stopped it during create)"
+            ) from None
+        raise CreateFailed(f'container "{container_id}": {exc}') from None
+    except RemoteError as exc:
         raise CreateFailed(f'container "{container_id}": {exc}') from None
     except OSError as exc:
         raise CreateFailed(f'container "{container_id}": {exc.strerror or exc}') from None
@@ -335,6 +343,13 @@ def _build(
         write_atomic(os.path.abspath(opts.pid_file), str(build.init_pid).encode(), 0o644)
     build.close_fds()
     return state
+
+
+def _oom_killed(cgroup: Any) -> bool:
+    try:
+        return bool(cgroup.oom_kill_count())
+    except Exception:
+        return False
 
 
 def _child(
