@@ -73,9 +73,30 @@ def start(store: StateStore, container_id: str) -> list[str]:
         os.unlink(fifo)
     except FileNotFoundError:
         pass
+    hooks = state["config"].get("hooks")
+    if not (hooks and hooks.get("poststart")):
+        return []
+    # poststart hooks run once the program has been executed (runtime-spec runtime.md "Lifecycle" step 9)
+    _wait_for_exec(state)
     return run_hooks(
         state["config"].get("hooks"), "poststart", _spec_state_json(state, "running"), warn_only=True
     )
+
+
+def _wait_for_exec(state: dict[str, Any], timeout: float = 30.0) -> None:
+    """Until the init has exec'd: its /proc/<pid>/exe stops being this interpreter (or the init is gone)."""
+    import sys
+
+    pid = state["pid"]
+    runtime_exe = os.path.realpath(sys.executable)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != runtime_exe:
+                return
+        except OSError:
+            return
+        time.sleep(0.0002)
 
 
 def kill(store: StateStore, container_id: str, sig: int, *, all_processes: bool = False) -> None:

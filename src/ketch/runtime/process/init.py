@@ -294,7 +294,13 @@ def wait_for_start(ctx: InitContext) -> None:
 
 
 def start_container_hooks(ctx: InitContext) -> None:
-    run_hooks(ctx.config.get("hooks"), "startContainer", ctx.state_json)
+    """In the container, after start, before the program (runtime-spec); the state says "created", as runc's."""
+    if ctx.config.get("hooks", {}).get("startContainer"):
+        import json
+
+        state = json.loads(ctx.state_json)
+        state["status"] = "created"
+        run_hooks(ctx.config.get("hooks"), "startContainer", json.dumps(state).encode())
 
 
 def seccomp_listener(ctx: InitContext) -> None:
