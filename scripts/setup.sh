@@ -30,4 +30,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# byte-compile now (a runtime call should never compile), and give ketch-runtime its fast launcher
+.venv/bin/python -m compileall -q src >/dev/null
+.venv/bin/python -m ketch.cli.launcher >/dev/null
 echo "setup: ketch installed in $(pwd)/.venv"

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["main"]
 
@@ -253,11 +256,10 @@ def _cmd_run(root: str, opts: dict[str, Any], pos: list[str], gopts: dict[str, A
 
 
 def _cmd_state(root: str, opts: dict[str, Any], pos: list[str], gopts: dict[str, Any], log: _Log) -> int:
-    import json
-
+    from ketch._common.fastjson import dumps_pretty
     from ketch.runtime.container import state_of
 
-    sys.stdout.write(json.dumps(state_of(_store(root), pos[0]), indent=2) + "\n")
+    sys.stdout.write(dumps_pretty(state_of(_store(root), pos[0])) + "\n")
     return 0
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
-from typing import Any
 
+from ketch.linux import signals
 from ketch.runtime.errors import ContainerNotFound, InvalidState
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.state import StateStore, process_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["delete", "kill", "list_containers", "load", "start", "state_of"]
 
@@ -154,14 +157,14 @@ def delete(store: StateStore, container_id: str, *, force: bool = False) -> list
         if status == "paused" and cgroup is not None:
             cgroup.thaw()
         try:
-            os.kill(state["pid"], signal.SIGKILL)
+            os.kill(state["pid"], signals.SIGKILL)
         except ProcessLookupError:
             pass
         _wait_gone(state["pid"], state.get("pidStartTime"))
     if cgroup is not None:
         try:
             if cgroup.pids():
-                cgroup.kill_all(signal.SIGKILL)
+                cgroup.kill_all(signals.SIGKILL)
         except OSError:
             pass
         cgroup.destroy()

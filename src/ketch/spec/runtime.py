@@ -9,7 +9,10 @@ requires of runtimes.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "NAMESPACE_TYPES",

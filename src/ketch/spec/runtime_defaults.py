@@ -6,7 +6,10 @@ written by either tool behave the same under either runtime.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "DEFAULT_CAPABILITIES",

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-from typing import Any
 
 from ketch.linux import mount as m
-from ketch.linux import prctl
+from ketch.linux import prctl, signals
 from ketch.linux.exec import execve_fd
 from ketch.linux.fd import CLOSE_RANGE_CLOEXEC, close_range, fd_path
-from ketch.linux.seccomp import load_filter
 from ketch.runtime import capabilities, rlimits
 from ketch.runtime.execpath import lookup
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel
 from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.rootfs import devices, finalize, mounts, pivot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["InitContext", "run_init"]
 
@@ -296,11 +297,11 @@ def wait_for_start(ctx: InitContext) -> None:
 def start_container_hooks(ctx: InitContext) -> None:
     """In the container, after start, before the program (runtime-spec); the state says "created", as runc's."""
     if ctx.config.get("hooks", {}).get("startContainer"):
-        import json
+        from ketch._common import fastjson  # loaded already (the channel uses it): no import after pivot_root
 
-        state = json.loads(ctx.state_json)
+        state = fastjson.loads(ctx.state_json)
         state["status"] = "created"
-        run_hooks(ctx.config.get("hooks"), "startContainer", json.dumps(state).encode())
+        run_hooks(ctx.config.get("hooks"), "startContainer", fastjson.dumps(state).encode())
 
 
 def seccomp_listener(ctx: InitContext) -> None:
@@ -312,6 +313,8 @@ def seccomp_listener(ctx: InitContext) -> None:
         return
     if ctx.process.get("noNewPrivileges"):
         prctl.set_no_new_privs()
+    from ketch.linux.seccomp import load_filter  # loaded by the parent when there is a profile
+
     fd = load_filter(prog.bpf, prog.flags)
     ctx.channel.send_fd(SECCOMP_FD, fd)
     os.close(fd)
@@ -322,6 +325,8 @@ def seccomp_privileged(ctx: InitContext) -> None:
     filter must then allow what the rest of the init does, as with runc)."""
     prog = ctx.seccomp
     if prog is not None and not prog.notify and not ctx.process.get("noNewPrivileges"):
+        from ketch.linux.seccomp import load_filter
+
         load_filter(prog.bpf, prog.flags)
 
 
@@ -330,6 +335,8 @@ def seccomp_last(ctx: InitContext) -> None:
     runtime still has to do."""
     prog = ctx.seccomp
     if prog is not None and not prog.notify and ctx.process.get("noNewPrivileges"):
+        from ketch.linux.seccomp import load_filter
+
         load_filter(prog.bpf, prog.flags)
 
 
@@ -382,8 +389,8 @@ def run_init(ctx: InitContext) -> None:
         # to open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
         prctl.set_dumpable(False)
         os.setsid()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig in signals.FORWARDABLE:
+            signals.set_handler(sig, signals.SIG_DFL)
         for step in BEFORE_READY:
             step(ctx)
     except BaseException as exc:
