@@ -20,8 +20,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from ketch.testing import make_bundle  # noqa: E402
-from ketch.testing.peers import ensure_crun_hugetlb, ketch_tool  # noqa: E402
+from ketch.testing import make_bundle
+from ketch.testing.peers import ensure_crun_hugetlb, ketch_tool
 
 
 def timed(argv: list[str]) -> tuple[float, float, int]:
