@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import need
+from image_peers import need
 
 from ketch.cli.main import main
 from ketch.image.store import ImageStore

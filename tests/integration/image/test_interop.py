@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import need
+from image_peers import need
 
 from ketch.image.archive import export_docker_archive, export_oci_archive, import_path
 from ketch.image.bundle import unpack_bundle

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from layer_tars import entry, make_tar
 
 from ketch.image.blobs import put_layer
 from ketch.image.build import new_config, write_image
@@ -22,10 +23,6 @@ from ketch.linux.overlay import MNT_DETACH, umount
 
 pytestmark = [pytest.mark.root]
 
-import sys  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "image"))
-from layer_tars import entry, make_tar  # noqa: E402
 
 BASE = make_tar(
     entry("d", "dir"),
