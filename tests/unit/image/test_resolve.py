@@ -42,7 +42,7 @@ def test_layer_count_mismatch(store: ImageStore, make_image: MakeImage) -> None:
     d = make_image(TAR)
     m = load_image(store.content, d).manifest
     bad = rewrite(store, d, layers=[m.layers[0].to_json(), m.layers[0].to_json()])
-    with pytest.raises(InvalidImage, match="has 2 layers but config .* lists 1 diff_ids"):
+    with pytest.raises(InvalidImage, match=r"has 2 layers but config .* lists 1 diff_ids"):
         load_image(store.content, bad)
 
 
