@@ -345,7 +345,7 @@ class _Applier:
         if hidden in ("", ".", ".."):
             raise CorruptLayer(f"layer entry {m.name!r}: whiteout names no file")
         path = "/".join([*dir_parts, hidden])
-        if self.mode == "remove" and path in self.created:
+        if path in self.created:
             return  # layer.md: a whiteout only hides lower layers' files, never its own layer's
         try:
             pfd = self._open_dir(dir_parts, m.name, create=self.mode == "overlay")
