@@ -120,3 +120,11 @@ def test_failed_unpack_leaves_no_layer(store: ImageStore) -> None:
         snap.prepare("c1", store.content, load_image(store.content, store.get("bad").target))
     assert snap.layers() == [] and snap.active() == []
     assert os.listdir(snap.tmp_dir) == []
+
+
+def test_default_snapshotter_is_overlay_as_root(store: ImageStore) -> None:
+    from ketch.image.snapshot import default_snapshotter, overlay_supported
+
+    if not overlay_supported():
+        pytest.skip("no overlayfs here")
+    assert default_snapshotter(store.root).name == "overlay"
