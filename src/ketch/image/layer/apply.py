@@ -133,7 +133,10 @@ class _Applier:
             base = parts[-1]
             if base.startswith(WHITEOUT_PREFIX):
                 self._drop_parent()  # a whiteout may remove the cached directory itself
-                self._whiteout(member, parts)
+                try:
+                    self._whiteout(member, parts)
+                except OSError as e:
+                    raise LayerError(f"layer entry {member.name!r}: {e.strerror or e}") from None
                 continue
             try:
                 self._entry(tar, member, parts, self._parent(parts[:-1], member.name))
