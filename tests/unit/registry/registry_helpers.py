@@ -182,7 +182,8 @@ def start_seaweedfs(workdir: str) -> tuple[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"weed exited: {open(f'{workdir}/weed.log').read()[-2000:]}")
+            with open(f"{workdir}/weed.log") as f:
+                raise RuntimeError(f"weed exited: {f.read()[-2000:]}")
         try:
             req = urllib.request.Request(f"{endpoint}/ketch-probe", method="PUT")
             urllib.request.urlopen(req, timeout=2).read()
