@@ -14,7 +14,7 @@ import pytest
 from registry_proc import RegistryProcess, sha256
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "registry"))
-from registry_helpers import start_seaweedfs, weed_binary
+from registry_helpers import S3_ACCESS_KEY, S3_SECRET_KEY, start_seaweedfs, weed_binary
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -30,6 +30,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryPro
     config = work / "registry.toml"
     config.write_text(
         f'[storage]\ndriver = "s3"\nendpoint = "{endpoint}"\nbucket = "shared"\nprefix = "reg"\n'
+        f'access_key = "{S3_ACCESS_KEY}"\nsecret_key = "{S3_SECRET_KEY}"\n'
     )
     a = RegistryProcess(work / "a", "--config", str(config)).start()
     b = RegistryProcess(work / "b", "--config", str(config)).start()
