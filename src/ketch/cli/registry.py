@@ -58,11 +58,10 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr,
     )
     if args.command == "gc":
-        from ketch.registry.storage import RegistryStore
-        from ketch.registry.storage.driver import FilesystemDriver
+        from ketch.registry.server.app import open_store
         from ketch.registry.storage.gc import collect_garbage
 
-        store = RegistryStore(FilesystemDriver(config.root))
+        store = open_store(config)
         grace = config.gc.grace if args.grace is None else args.grace
         result = collect_garbage(
             store,

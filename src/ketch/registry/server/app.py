@@ -16,11 +16,12 @@ from ketch.registry.server import base, blobs, listing, manifests, uploads
 from ketch.registry.server.auth import Authenticator, Scope
 from ketch.registry.server.config import RegistryConfig
 from ketch.registry.server.context import API_VERSION_HEADER, CTX, Context
+from ketch.registry.server.errors import ConfigError
 from ketch.registry.server.routing import PathMatch, match_path
 from ketch.registry.storage import RegistryStore, StorageError
 from ketch.registry.storage.driver import DriverError, FilesystemDriver
 
-__all__ = ["ROUTE_TABLE", "make_app"]
+__all__ = ["ROUTE_TABLE", "make_app", "open_store"]
 
 log = logging.getLogger("ketch.registry")
 access_log = logging.getLogger("ketch.registry.access")
@@ -164,10 +165,24 @@ async def observe_middleware(
             )
 
 
+def open_store(config: RegistryConfig) -> RegistryStore:
+    """The store the configuration names: the filesystem under ``root``, or an S3 bucket."""
+    st = config.storage
+    if st.driver == "s3":
+        from ketch.registry.storage.driver.s3 import S3Driver
+
+        try:
+            driver = S3Driver(st.endpoint, st.bucket, st.prefix, st.region, st.access_key, st.secret_key)
+        except (ValueError, DriverError) as e:
+            raise ConfigError(f"storage: {e}") from None
+        return RegistryStore(driver)
+    return RegistryStore(FilesystemDriver(config.root))
+
+
 def make_app(config: RegistryConfig, store: RegistryStore | None = None) -> web.Application:
     """The application for ``config``; ``store`` defaults to a filesystem store under ``config.root``."""
     if store is None:
-        store = RegistryStore(FilesystemDriver(config.root))
+        store = open_store(config)
     app = web.Application(middlewares=[observe_middleware, errors_middleware], client_max_size=1 << 40)
     app[CTX] = Context(config, store, Authenticator(config.auth))
     app.on_response_prepare.append(_add_version_header)

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from ketch.registry.api import RegistryError
 from ketch.registry.server.auth import Scope, parse_basic, parse_scope
-from ketch.registry.server.context import CTX, json_response
+from ketch.registry.server.context import CTX, json_response, run_blocking
 from ketch.registry.server.routing import PathMatch
+from ketch.registry.storage.driver import DriverError, PathNotFound
 
 __all__ = ["get_health", "get_metrics", "get_token", "ping"]
 
@@ -29,6 +30,13 @@ async def get_health(request: web.Request) -> web.StreamResponse:
         root = os.path.dirname(local)
         if not os.access(root, os.W_OK):
             ok, detail = False, f"storage root {root!r} is not writable"
+    else:
+        try:
+            await run_blocking(ctx.store.driver.list, "v2")
+        except PathNotFound:
+            pass  # an empty bucket
+        except DriverError as e:
+            ok, detail = False, f"storage unreachable: {e}"
     return json_response({"status": "ok" if ok else "unhealthy", "detail": detail}, status=200 if ok else 503)
 
 

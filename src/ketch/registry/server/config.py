@@ -9,6 +9,15 @@ Example (every key optional)::
     max_manifest_bytes = 4194304
     upload_purge_after = 86400           # seconds an unfinished upload is kept
 
+    [storage]                            # default: the filesystem under root
+    driver = "s3"                        # "filesystem" or "s3"
+    endpoint = "http://127.0.0.1:8333"
+    bucket = "registry"
+    prefix = ""
+    region = "us-east-1"
+    access_key = ""
+    secret_key = ""
+
     [tls]
     cert = "/etc/ketch/registry.crt"
     key = "/etc/ketch/registry.key"
@@ -41,7 +50,15 @@ from typing import Any
 
 from ketch.registry.server.errors import ConfigError
 
-__all__ = ["AccessRule", "AuthConfig", "GCConfig", "RegistryConfig", "load_config", "parse_addr"]
+__all__ = [
+    "AccessRule",
+    "AuthConfig",
+    "GCConfig",
+    "RegistryConfig",
+    "StorageConfig",
+    "load_config",
+    "parse_addr",
+]
 
 
 @dataclass
@@ -72,6 +89,17 @@ class GCConfig:
 
 
 @dataclass
+class StorageConfig:
+    driver: str = "filesystem"
+    endpoint: str = ""
+    bucket: str = "registry"
+    prefix: str = ""
+    region: str = "us-east-1"
+    access_key: str = ""
+    secret_key: str = ""
+
+
+@dataclass
 class RegistryConfig:
     addr: str = "127.0.0.1:5000"
     root: str = "/var/lib/ketch/registry"
@@ -84,6 +112,7 @@ class RegistryConfig:
     access_log: bool = True
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -125,6 +154,10 @@ def load_config(path: str | None = None, **overrides: Any) -> RegistryConfig:
         raise ConfigError(f"auth.mode {cfg.auth.mode!r} must be none, htpasswd or token")
     if cfg.auth.mode != "none" and not cfg.auth.htpasswd:
         raise ConfigError(f"auth.mode {cfg.auth.mode!r} needs auth.htpasswd")
+    if cfg.storage.driver not in ("filesystem", "s3"):
+        raise ConfigError(f"storage.driver {cfg.storage.driver!r} must be filesystem or s3")
+    if cfg.storage.driver == "s3" and not cfg.storage.endpoint:
+        raise ConfigError("storage.driver s3 needs storage.endpoint")
     if cfg.max_manifest_bytes <= 0:
         raise ConfigError("max_manifest_bytes must be positive")
     return cfg
@@ -182,6 +215,12 @@ def _apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
             )
             _no_rest(rule, f"auth.access[{i}].")
         _no_rest(auth, "auth.")
+    if "storage" in doc:
+        st = dict(_take(doc, "storage", dict, ""))
+        for key in ("driver", "endpoint", "bucket", "prefix", "region", "access_key", "secret_key"):
+            if key in st:
+                setattr(cfg.storage, key, _take(st, key, str, "storage."))
+        _no_rest(st, "storage.")
     if "gc" in doc:
         gc = dict(_take(doc, "gc", dict, ""))
         for key, kind in (("interval", (int, float)), ("grace", (int, float)), ("untagged", bool)):
