@@ -70,6 +70,16 @@ def run(
     return status
 
 
+def wait_for(pid: int, master: int = -1) -> int:
+    """Wait for ``pid`` (re-parented to us), passing signals on and copying the terminal; its exit code."""
+    previous = {s: signals.set_handler(s, lambda signum, frame: _forward(pid, signum)) for s in signals.FORWARDABLE}
+    try:
+        return _proxy_and_wait(master, pid) if master >= 0 else _wait(pid)
+    finally:
+        for s, h in previous.items():
+            signals.set_handler(s, h)
+
+
 def _forward(pid: int, signum: int) -> None:
     try:
         os.kill(pid, signum)
