@@ -95,3 +95,39 @@ def test_podman_runs_a_container_through_ketch_runtime(short_tmp: Path, busybox_
     finally:
         subprocess.run([*podman, "rm", "-af", "-t", "0"], capture_output=True, timeout=120)
         shutil.rmtree(short_tmp / "root", ignore_errors=True)
+
+
+@needs("conmon")
+def test_conmon_drives_ketch_runtime(ketch: object, bundle: object, cid: str, short_tmp: Path) -> None:
+    """conmon (as CRI-O runs it) creates the container through ketch-runtime, keeps its stdio in a CRI log
+    and writes its exit code to the exit directory."""
+    runtime = ketch_tool("ketch-runtime")
+    root = short_tmp / "runtime"
+    exits = short_tmp / "exits"
+    exits.mkdir()
+    b = bundle(["sh", "-c", "echo line one; echo err line >&2; sleep 0.2; echo line two; exit 3"])  # type: ignore[operator]
+    log = short_tmp / "ctr.log"
+    pid_file = short_tmp / "pid"
+    subprocess.run(
+        [
+            "conmon", "--api-version", "1", "-c", cid, "-u", cid, "-n", cid, "-r", runtime,
+            "--runtime-arg", f"--root={root}", "-b", str(b), "-p", str(pid_file),
+            "-P", str(short_tmp / "conmon.pid"), "-l", f"k8s-file:{log}", "--exit-dir", str(exits),
+            "--socket-dir-path", str(short_tmp / "socks"), "--log-level", "error",
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    deadline = time.time() + 20
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists(), "conmon's create through ketch-runtime did not finish"
+    subprocess.run([runtime, "--root", str(root), "start", cid], check=True, capture_output=True)
+    exit_file = exits / cid
+    while not exit_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert exit_file.read_text() == "3"
+    lines = log.read_text().splitlines()
+    # CRI log format: <RFC3339Nano> <stream> <P|F> <message>
+    parsed = [line.split(" ", 3)[1:] for line in lines]
+    assert parsed == [["stdout", "F", "line one"], ["stderr", "F", "err line"], ["stdout", "F", "line two"]]
+    subprocess.run([runtime, "--root", str(root), "delete", cid], check=True, capture_output=True)
