@@ -105,6 +105,7 @@ def test_conmon_drives_ketch_runtime(ketch: object, bundle: object, cid: str, sh
     root = short_tmp / "runtime"
     exits = short_tmp / "exits"
     exits.mkdir()
+    (short_tmp / "socks").mkdir()
     b = bundle(["sh", "-c", "echo line one; echo err line >&2; sleep 0.2; echo line two; exit 3"])  # type: ignore[operator]
     log = short_tmp / "ctr.log"
     pid_file = short_tmp / "pid"
@@ -115,7 +116,7 @@ def test_conmon_drives_ketch_runtime(ketch: object, bundle: object, cid: str, sh
             "-P", str(short_tmp / "conmon.pid"), "-l", f"k8s-file:{log}", "--exit-dir", str(exits),
             "--socket-dir-path", str(short_tmp / "socks"), "--log-level", "error",
         ],
-        check=True, capture_output=True, timeout=60,
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
     )  # fmt: skip
     deadline = time.time() + 20
     while not pid_file.exists() and time.time() < deadline:
