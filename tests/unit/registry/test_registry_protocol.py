@@ -212,6 +212,21 @@ def test_manifest_validation(make_server: Callable[..., ServerThread]) -> None:
     assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
 
 
+def test_descriptor_size_must_match_the_blob(server: ServerThread) -> None:
+    push_blob(server, "r", b"{}")
+    push_blob(server, "r", b"LAYER")
+    doc = json.loads(image_manifest(b"{}", [b"LAYER"]))
+    doc["layers"][0]["size"] = 4
+    r = server.request("PUT", "/v2/r/manifests/t", json.dumps(doc).encode(), {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
+
+
+def test_mount_without_from(server: ServerThread) -> None:
+    digest = push_blob(server, "src", b"anywhere")
+    r = server.request("POST", f"/v2/dst/blobs/uploads/?mount={digest}")
+    assert r.status == 201  # anonymous registry: any stored blob may be mounted (spec allows it)
+
+
 def test_index_children_must_exist(server: ServerThread) -> None:
     child, child_body = push_image(server, "r", "child")
     index = {

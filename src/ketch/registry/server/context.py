@@ -30,8 +30,19 @@ class Context:
     auth: Authenticator
     metrics: Metrics = field(default_factory=Metrics)
 
+    def __post_init__(self) -> None:
+        # quick metadata operations run inline on a local filesystem (a stat costs microseconds, a thread
+        # hop more); on a remote store each one is a network round trip and must not block the event loop
+        self.inline_io = self.store.driver.local_path("v2") is not None
+
     def name(self, raw: str) -> str:
         return check_name(raw)
+
+    async def io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a quick storage operation: inline for local storage, in a worker thread otherwise."""
+        if self.inline_io:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
 
 CTX: web.AppKey[Context] = web.AppKey("ketch_registry_context", Context)
