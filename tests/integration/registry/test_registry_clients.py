@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -172,3 +173,41 @@ def test_oras_artifact_with_subject_and_referrers(
     out = workdir / "pulled"
     files = client.pull(target=f"{registry.addr}/art/app:sbom", outdir=str(out))
     assert [Path(f).read_text() for f in files] == ['{"packages": ["busybox"]}']
+
+
+def test_skopeo_bearer_token_flow(oci_image: Path, workdir: Path) -> None:
+    """A real client follows the Bearer challenge to the built-in token endpoint with its credentials."""
+    _need("skopeo")
+    import bcrypt
+
+    htpasswd = workdir / "htpasswd"
+    htpasswd.write_text("alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    secret = workdir / "token.key"
+    secret.write_bytes(os.urandom(32).hex().encode())
+    config = workdir / "auth.toml"
+    config.write_text(f'[auth]\nmode = "token"\nhtpasswd = "{htpasswd}"\nsecret_file = "{secret}"\n')
+    reg = RegistryProcess(workdir / "auth-root", "--config", str(config)).start()
+    try:
+        ref = f"docker://{reg.addr}/alice/bb:v1"
+        _run(
+            "skopeo",
+            "copy",
+            "--dest-creds",
+            "alice:pw",
+            "--dest-tls-verify=false",
+            f"oci:{oci_image}:v1",
+            ref,
+        )
+        info = json.loads(_run("skopeo", "inspect", "--creds", "alice:pw", "--tls-verify=false", ref))
+        assert info["Digest"] == _manifest_digest(oci_image)
+        for creds in (["--creds", "alice:wrong"], []):
+            r = subprocess.run(
+                ["skopeo", "inspect", *creds, "--tls-verify=false", ref],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert r.returncode != 0
+            assert "unauthorized" in r.stderr or "denied" in r.stderr
+    finally:
+        assert reg.stop() == 0

@@ -212,6 +212,21 @@ def test_manifest_validation(make_server: Callable[..., ServerThread]) -> None:
     assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
 
 
+def test_descriptor_size_must_match_the_blob(server: ServerThread) -> None:
+    push_blob(server, "r", b"{}")
+    push_blob(server, "r", b"LAYER")
+    doc = json.loads(image_manifest(b"{}", [b"LAYER"]))
+    doc["layers"][0]["size"] = 4
+    r = server.request("PUT", "/v2/r/manifests/t", json.dumps(doc).encode(), {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
+
+
+def test_mount_without_from(server: ServerThread) -> None:
+    digest = push_blob(server, "src", b"anywhere")
+    r = server.request("POST", f"/v2/dst/blobs/uploads/?mount={digest}")
+    assert r.status == 201  # anonymous registry: any stored blob may be mounted (spec allows it)
+
+
 def test_index_children_must_exist(server: ServerThread) -> None:
     child, child_body = push_image(server, "r", "child")
     index = {
@@ -399,3 +414,22 @@ def test_health_and_metrics(server: ServerThread) -> None:
     text = server.request("GET", "/metrics").body.decode()
     assert 'ketch_registry_requests_total{method="GET",route="end-1",status="200"}' in text
     assert "ketch_registry_request_duration_seconds_bucket" in text
+
+
+def test_rate_limit_is_toomanyrequests(make_server: Callable[..., ServerThread]) -> None:
+    server = make_server(rate_limit=0.001, rate_burst=2)
+    assert server.request("GET", "/v2/").status == 200
+    assert server.request("GET", "/v2/").status == 200
+    r = server.request("GET", "/v2/")
+    assert r.status == 429 and r.codes == ["TOOMANYREQUESTS"]
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_rate_limiter_refills() -> None:
+    from ketch.registry.server.ratelimit import RateLimiter
+
+    lim = RateLimiter(rate=2.0, burst=1)
+    assert lim.check("a", now=0.0) == 0.0
+    assert lim.check("a", now=0.1) > 0.0
+    assert lim.check("b", now=0.1) == 0.0  # per client
+    assert lim.check("a", now=0.6) == 0.0

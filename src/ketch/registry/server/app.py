@@ -17,6 +17,7 @@ from ketch.registry.server.auth import Authenticator, Scope
 from ketch.registry.server.config import RegistryConfig
 from ketch.registry.server.context import API_VERSION_HEADER, CTX, Context
 from ketch.registry.server.errors import ConfigError
+from ketch.registry.server.ratelimit import retry_after
 from ketch.registry.server.routing import PathMatch, match_path
 from ketch.registry.storage import RegistryStore, StorageError
 from ketch.registry.storage.driver import DriverError, FilesystemDriver
@@ -82,6 +83,14 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         )
     route_id, handler, actions = entry
     request[ROUTE_KEY] = route_id
+    if ctx.limiter is not None:
+        wait = ctx.limiter.check(request.remote or "")
+        if wait > 0:
+            raise RegistryError(
+                "TOOMANYREQUESTS",
+                f"client {request.remote} exceeds {ctx.config.rate_limit:g} requests per second",
+                headers={"Retry-After": retry_after(wait)},
+            )
     user = ctx.auth.authorize(
         request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
     )

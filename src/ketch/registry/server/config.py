@@ -8,6 +8,8 @@ Example (every key optional)::
     delete_enabled = true
     max_manifest_bytes = 4194304
     upload_purge_after = 86400           # seconds an unfinished upload is kept
+    rate_limit = 0                       # requests per second per client address (0 = unlimited)
+    rate_burst = 100                     # requests a client may make at once before the rate applies
 
     [storage]                            # default: the filesystem under root
     driver = "s3"                        # "filesystem" or "s3"
@@ -110,6 +112,8 @@ class RegistryConfig:
     tls_cert: str = ""
     tls_key: str = ""
     access_log: bool = True
+    rate_limit: float = 0.0
+    rate_burst: int = 100
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -158,6 +162,8 @@ def load_config(path: str | None = None, **overrides: Any) -> RegistryConfig:
         raise ConfigError(f"storage.driver {cfg.storage.driver!r} must be filesystem or s3")
     if cfg.storage.driver == "s3" and not cfg.storage.endpoint:
         raise ConfigError("storage.driver s3 needs storage.endpoint")
+    if cfg.rate_limit < 0 or cfg.rate_burst < 1:
+        raise ConfigError("rate_limit must be >= 0 and rate_burst >= 1")
     if cfg.max_manifest_bytes <= 0:
         raise ConfigError("max_manifest_bytes must be positive")
     return cfg
@@ -173,6 +179,8 @@ def _apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
         "max_manifest_bytes": int,
         "upload_purge_after": (int, float),
         "access_log": bool,
+        "rate_limit": (int, float),
+        "rate_burst": int,
     }
     for key, kind in scalars.items():
         if key in doc:
