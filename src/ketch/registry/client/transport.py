@@ -46,29 +46,32 @@ _MAX_RETRY_AFTER = 30.0
 
 def describe_failure(exc: BaseException) -> str:
     """``connection refused``, ``timed out``, ``TLS: certificate verify failed`` ... from urllib3's wrappers."""
-    seen: set[int] = set()
+    chain: list[BaseException] = []
     e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
+    while e is not None and e not in chain and len(chain) < 16:
+        chain.append(e)
         if isinstance(e, MaxRetryError) and e.reason is not None:
             e = e.reason
-            continue
-        if isinstance(e, ssl.SSLError):
-            return f"TLS: {e.reason or e}".lower() if e.reason else f"TLS: {e}"
-        if isinstance(e, OSError) and e.errno is not None and not isinstance(e, HTTPError):
-            return (e.strerror or errno.errorcode.get(e.errno, str(e))).lower()
-        if isinstance(e, Urllib3Timeout):
+        elif e.__cause__ is not None or e.__context__ is not None:
+            e = e.__cause__ or e.__context__
+        elif isinstance(e, ProtocolError) and e.args and isinstance(e.args[-1], BaseException):
+            e = e.args[-1]
+        else:
+            e = None
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return f"TLS: {item.reason or item}".lower()
+    for item in chain:
+        # The innermost OS error says what happened (ECONNREFUSED, EHOSTUNREACH, ECONNRESET).
+        if isinstance(item, OSError) and not isinstance(item, HTTPError) and item.errno is not None:
+            return (item.strerror or errno.errorcode.get(item.errno, str(item))).lower()
+    for item in chain:
+        if isinstance(item, SSLError):
+            return f"TLS: {item}"
+        if isinstance(item, Urllib3Timeout) and not isinstance(item, NewConnectionError):
             return "timed out"
-        if isinstance(e, SSLError):
-            return f"TLS: {e}"
-        nxt = e.__cause__ or e.__context__
-        if nxt is None:
-            if isinstance(e, ProtocolError) and e.args and isinstance(e.args[-1], BaseException):
-                nxt = e.args[-1]
-            else:
-                break
-        e = nxt
-    return str(exc).split(": ", 1)[-1] if isinstance(exc, NewConnectionError) else str(exc)
+    last = chain[-1]
+    return str(last).split(": ", 1)[-1] if isinstance(last, NewConnectionError) else str(last)
 
 
 def _retry_after(resp: Response, attempt: int, backoff: float) -> float:
@@ -177,8 +180,11 @@ class Transport:
                     else False,
                 )
             except (HTTPError, OSError) as e:
-                if not replayable or attempt >= self.retries:
-                    raise ConnectError(f"cannot reach {ep.host}: {describe_failure(e)}") from None
+                why = describe_failure(e)
+                # Refused means nothing listens: one quick retry covers a restarting registry.
+                limit = min(self.retries, 1) if why == "connection refused" else self.retries
+                if not replayable or attempt >= limit:
+                    raise ConnectError(f"cannot reach {ep.host}: {why}") from None
                 self._sleep(attempt)
                 attempt += 1
                 continue

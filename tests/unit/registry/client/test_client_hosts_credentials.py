@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ketch.registry.client import ConfigError, CredentialStore, Credentials, HostsConfig, is_loopback
+from ketch.registry.client import ConfigError, Credentials, CredentialStore, HostsConfig, is_loopback
 
 
 @pytest.mark.parametrize(
