@@ -16,6 +16,8 @@ import contextlib
 import getpass
 import json
 import os
+import re
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -409,14 +411,30 @@ def _extracted(path: str) -> Iterator[str]:
     ) as tmp:
         try:
             with tarfile.open(path, "r:*") as tar:
-                # tarfile's "data" filter refuses absolute paths, .. and links out of the tree
-                # (CVE-2007-4559 and friends).
-                tar.extractall(tmp, filter="data")
+                _extract_layout(tar, tmp)
         except (tarfile.TarError, OSError) as e:
             from ketch.image.errors import ArchiveError
 
             raise ArchiveError(f"{path}: not a readable oci-archive ({e})") from None
         yield tmp
+
+
+_LAYOUT_MEMBER = re.compile(r"(?:oci-layout|index\.json|blobs/sha(?:256|512)/[0-9a-f]{64,128})\Z")
+
+
+def _extract_layout(tar: tarfile.TarFile, dest: str) -> None:
+    """Copy out only the regular files an OCI layout has, by names checked against a strict pattern: no
+    member can land outside ``dest`` (path traversal, CVE-2007-4559) and links are never followed."""
+    for member in tar:
+        name = "/".join(p for p in member.name.split("/") if p not in ("", "."))
+        if not member.isreg() or not _LAYOUT_MEMBER.match(name):
+            continue
+        target = os.path.join(dest, *name.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        src = tar.extractfile(member)
+        assert src is not None
+        with src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _tar_layout(layout: str, path: str) -> None:
