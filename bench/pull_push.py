@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, SRC)
@@ -101,10 +103,15 @@ def skopeo(*args: str) -> None:
     subprocess.run(["skopeo", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def timed(fn: object) -> float:
+def timed(fn: Callable[..., None], *args: Any) -> float:
     t = time.perf_counter()
-    fn()  # type: ignore[operator]
+    fn(*args)
     return time.perf_counter() - t
+
+
+def skopeo_umoci(ref: str, out: Path, bundle: Path) -> None:
+    skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:v1")
+    subprocess.run(["umoci", "unpack", "--image", f"{out}:v1", str(bundle)], check=True, capture_output=True)
 
 
 def build_image(root: Path, layer_mb: int, name: str) -> None:
@@ -181,49 +188,31 @@ def main() -> int:
             record(
                 "push",
                 "ketch",
-                timed(lambda: ketch(src_root, "push", "-q", "bench/image:v1", f"{reg.domain}/k/push{i}:v1")),
+                timed(ketch, src_root, "push", "-q", "bench/image:v1", f"{reg.domain}/k/push{i}:v1"),
             )
+            dest = f"docker://{reg.domain}/s/push{i}:v1"
             record(
                 "push",
                 "skopeo",
-                timed(
-                    lambda: skopeo(
-                        "copy",
-                        "-q",
-                        "--dest-tls-verify=false",
-                        f"oci:{layout}:v1",
-                        f"docker://{reg.domain}/s/push{i}:v1",
-                    )
-                ),
+                timed(skopeo, "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:v1", dest),
             )
             ref = f"{reg.domain}/k/push{i}:v1"
             dst = work / f"pull-k{i}"
-            record("pull", "ketch", timed(lambda: ketch(dst, "pull", "-q", "--no-unpack", ref)))
+            record("pull", "ketch", timed(ketch, dst, "pull", "-q", "--no-unpack", ref))
             out = work / f"pull-s{i}"
             record(
                 "pull",
                 "skopeo",
-                timed(
-                    lambda: skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:v1")
-                ),
+                timed(skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:v1"),
             )
             shutil.rmtree(dst, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
             if unpack:
                 dst = work / f"unpack-k{i}"
-                record("pull+unpack", "ketch", timed(lambda: ketch(dst, "pull", "-q", ref)))
+                record("pull+unpack", "ketch", timed(ketch, dst, "pull", "-q", ref))
                 out = work / f"unpack-s{i}"
                 bundle = work / f"bundle-s{i}"
-
-                def skopeo_umoci() -> None:
-                    skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:v1")
-                    subprocess.run(
-                        ["umoci", "unpack", "--image", f"{out}:v1", str(bundle)],
-                        check=True,
-                        capture_output=True,
-                    )
-
-                record("pull+unpack", "skopeo+umoci", timed(skopeo_umoci))
+                record("pull+unpack", "skopeo+umoci", timed(skopeo_umoci, ref, out, bundle))
                 shutil.rmtree(dst, ignore_errors=True)
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.rmtree(bundle, ignore_errors=True)
