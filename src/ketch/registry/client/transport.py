@@ -59,8 +59,10 @@ def describe_failure(exc: BaseException) -> str:
         else:
             e = None
     for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"TLS: certificate verify failed: {item.verify_message}"
         if isinstance(item, ssl.SSLError):
-            return f"TLS: {item.reason or item}".lower()
+            return f"TLS: {item.reason or item}"
     for item in chain:
         # The innermost OS error says what happened (ECONNREFUSED, EHOSTUNREACH, ECONNRESET).
         if isinstance(item, OSError) and not isinstance(item, HTTPError) and item.errno is not None:
@@ -142,6 +144,8 @@ class Transport:
         if ep.skip_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            # The user asked for this host in hosts.toml; urllib3 would warn on every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return ctx
 
     def request(

@@ -88,6 +88,8 @@ class FakeRegistry:
         self.corrupt: set[str] = set()
         self.cut_after: dict[str, int] = {}
         self.range_requests: list[str] = []
+        self.unavailable = 0  # answer this many requests with 503 (Retry-After: 0) first
+        self.served_503 = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +112,12 @@ class FakeRegistry:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
+                if fake.unavailable > 0:
+                    fake.unavailable -= 1
+                    fake.served_503 += 1
+                    return self._send(
+                        503, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}', {"Retry-After": "0"}
+                    )
                 if path == "/v2/":
                     return self._send(200, b"{}")
                 parts = path.split("/")
