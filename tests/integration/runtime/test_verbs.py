@@ -22,7 +22,7 @@ def rt(request: pytest.FixtureRequest, ketch: Any, tmp_path: Path) -> Iterator[A
         return
     import shutil
 
-    from conftest import Runtime  # the integration/runtime conftest
+    from ketch.testing.runtimes import Runtime
 
     binary = shutil.which("runc")
     if binary is None:

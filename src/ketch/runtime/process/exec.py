@@ -188,10 +188,16 @@ def _child(ctx: InitContext, fds: list[tuple[str, int]]) -> None:  # pragma: no 
             os.close(fd)
         channel.send(HELLO)
         channel.recv(GO)
+        hold_r, hold_w = os.pipe2(os.O_CLOEXEC)  # as in create: INIT_PID must reach the parent first
         pid = os.fork()
         if pid == 0:
+            os.close(hold_w)
+            os.read(hold_r, 1)
+            os.close(hold_r)
             _process(ctx)
+        os.close(hold_r)
         channel.send(INIT_PID, pid=pid)
+        os.write(hold_w, b"1")
         os._exit(0)
     except BaseException as exc:
         channel.send_error(_describe(exc))

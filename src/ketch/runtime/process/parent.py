@@ -443,10 +443,17 @@ def _child(setup: _ChildSetup) -> None:  # pragma: no cover - runs in the child
             cgroup_paths=go["cgroups"],
             seccomp=setup.seccomp,
         )
+        # the init waits until its pid has been reported: both write to one socket, INIT_PID must come first
+        hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
+            os.close(hold_w)
+            os.read(hold_r, 1)
+            os.close(hold_r)
             run_init(ctx)
+        os.close(hold_r)
         channel.send(INIT_PID, pid=pid)
+        os.write(hold_w, b"1")
         os._exit(0)
     except BaseException as exc:
         from ketch.runtime.process.init import _describe
