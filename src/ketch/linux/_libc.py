@@ -23,6 +23,8 @@ _NUMBERS = {
     "pidfd_send_signal": (424, 424),
     "pidfd_getfd": (438, 438),
     "keyctl": (250, 219),
+    "ioprio_set": (251, 30),
+    "sched_setattr": (314, 274),
 }
 _ARCH = os.uname().machine
 _INDEX = {"x86_64": 0, "aarch64": 1}.get(_ARCH)

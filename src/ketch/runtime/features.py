@@ -23,6 +23,9 @@ def features() -> dict[str, Any]:
         "selinux": {"enabled": False},
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": False}},
+        "personality": {"domains": ["LINUX", "LINUX32"]},
+        "scheduler": {"enabled": True},
+        "ioPriority": {"enabled": True},
     }
     from ketch.runtime.seccomp.features import LIBSECCOMP_VERSION_ANNOTATION
     from ketch.runtime.seccomp.features import features as seccomp_features

@@ -163,3 +163,26 @@ def test_user_namespace_mappings(any_runtime: Any, bundle: Any, cid: str) -> Non
         os.chmod(parent, os.stat(parent).st_mode | 0o011)
     out = _run(any_runtime, b, cid).split()
     assert out == ["0", "100000", "65536", "0"]
+
+
+def test_scheduler_io_priority_and_personality(ketch: Any, bundle: Any, cid: str) -> None:
+    """runtime-spec 1.1+ (Debian 12's runc predates them, so ketch-runtime only)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+        cfg["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+        cfg["linux"]["personality"] = {"domain": "LINUX32"}
+
+    script = "uname -m; ionice -p $$; set -- $(cat /proc/$$/stat); echo nice=${19} policy=${41}"
+    out = _run(ketch, bundle(["sh", "-c", script], edit=edit), cid).splitlines()
+    assert out[0] in ("i686", "armv8l", "armv7l")
+    assert out[1].startswith("idle")
+    assert out[2] == "nice=7 policy=3"
+
+
+def test_bad_scheduler_fields_are_named(ketch: Any, bundle: Any, cid: str) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["process"]["scheduler"] = {"policy": "SCHED_TURBO"}
+
+    proc = ketch("create", "--bundle", str(bundle(["true"], edit=edit)), cid, check=False)
+    assert proc.returncode != 0 and "process.scheduler.policy" in proc.stderr

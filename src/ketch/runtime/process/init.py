@@ -11,7 +11,7 @@ import errno
 import os
 
 from ketch.linux import mount as m
-from ketch.linux import prctl, signals
+from ketch.linux import prctl, sched, signals
 from ketch.linux.exec import execve_fd
 from ketch.linux.fd import CLOSE_RANGE_CLOEXEC, close_range, fd_path
 from ketch.runtime import capabilities, rlimits
@@ -207,6 +207,41 @@ def set_rlimits(ctx: InitContext) -> None:
     rlimits.apply_rlimits(ctx.process.get("rlimits", []))
 
 
+def set_scheduling(ctx: InitContext) -> None:
+    """process.scheduler, process.ioPriority and linux.personality (runtime-spec 1.1+): inherited across exec,
+    set while the init still has CAP_SYS_NICE for real-time policies."""
+
+    policy = ctx.process.get("scheduler")
+    if policy:
+        flags = 0
+        for name in policy.get("flags", []):
+            flags |= sched.SCHED_FLAGS[name]
+        try:
+            sched.sched_setattr(
+                sched.SCHED_POLICIES[policy["policy"]],
+                flags=flags,
+                nice=policy.get("nice", 0),
+                priority=policy.get("priority", 0),
+                runtime=policy.get("runtime", 0),
+                deadline=policy.get("deadline", 0),
+                period=policy.get("period", 0),
+            )
+        except OSError as exc:
+            raise OSError(exc.errno, f"process.scheduler: {exc.strerror}") from exc
+    io = ctx.process.get("ioPriority")
+    if io:
+        try:
+            sched.ioprio_set(sched.IOPRIO_CLASSES[io["class"]], io.get("priority", 0))
+        except OSError as exc:
+            raise OSError(exc.errno, f"process.ioPriority: {exc.strerror}") from exc
+    persona = ctx.linux.get("personality")
+    if persona:
+        try:
+            sched.personality(sched.PERSONALITIES[persona["domain"]])
+        except OSError as exc:
+            raise OSError(exc.errno, f"linux.personality: {exc.strerror}") from exc
+
+
 def close_leaked_fds(ctx: InitContext) -> None:
     """No host file descriptor may reach the container, and none may be used to leave it, e.g. a cwd of
     /proc/self/fd/N (CVE-2024-21626). Every fd above the preserved ones becomes close-on-exec now, before
@@ -365,6 +400,7 @@ BEFORE_READY = (
     protect_root,
     set_oom_score_adj,
     set_rlimits,
+    set_scheduling,
     close_leaked_fds,
     find_program,
     seccomp_listener,
