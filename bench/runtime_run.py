@@ -24,18 +24,29 @@ from ketch.testing import make_bundle
 from ketch.testing.peers import ensure_crun_hugetlb, ketch_tool
 
 
+def peak_rss(argv: list[str]) -> float:
+    """Peak RSS (KiB) of one command, measured by /usr/bin/time: a child forked from this interpreter would
+    start its high-water mark at our size, so the measuring parent must be small."""
+    if not os.path.exists("/usr/bin/time"):
+        return float("nan")
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True)
+    return float(out.stderr.strip().splitlines()[-1])
+
+
 def timed(argv: list[str]) -> tuple[float, float, int]:
-    """(wall ms, cpu ms, peak RSS KiB) of one command."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = (time.perf_counter() - start) * 1000
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{' '.join(argv)} failed: {err}")
-    if proc.stderr:
-        proc.stderr.close()
+    """(wall ms, cpu ms, ru_maxrss) of one command."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        start = time.perf_counter()
+        pid = os.posix_spawn(
+            argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+        )
+        _, status, usage = os.wait4(pid, 0)
+        wall = (time.perf_counter() - start) * 1000
+    finally:
+        os.close(devnull)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed (status {os.waitstatus_to_exitcode(status)})")
     return wall, (usage.ru_utime + usage.ru_stime) * 1000, usage.ru_maxrss
 
 
@@ -69,7 +80,12 @@ def main() -> int:
             )
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
-        results: dict[str, dict[str, list[float]]] = {n: {"run": [], "cpu": [], "cs+d": [], "rss": []} for n in runtimes}
+        results: dict[str, dict[str, list[float]]] = {
+            n: {"run": [], "cpu": [], "cs+d": [], "rss": [], "exec": []} for n in runtimes
+        }
+        sleeper = make_bundle(os.path.join(work, "sleeper"), ["sleep", "3600"], rootfs=os.path.join(bundle, "rootfs"))
+        for name, binary in runtimes.items():
+            timed([binary, "--root", os.path.join(work, f"state-{name}"), "run", "--detach", "--bundle", sleeper, "sleeper"])
         names = list(runtimes)
         for r in range(args.rounds + 2):
             order = names[r % len(names) :] + names[: r % len(names)]
@@ -78,6 +94,7 @@ def main() -> int:
                 root = os.path.join(work, f"state-{name}")
                 cid = f"b{r}"
                 wall, cpu, rss = timed([binary, "--root", root, "run", "--bundle", bundle, cid])
+                exec_wall, _, _ = timed([binary, "--root", root, "exec", "sleeper", "/bin/true"])
                 t0 = time.perf_counter()
                 timed([binary, "--root", root, "create", "--bundle", bundle, cid + "c"])
                 timed([binary, "--root", root, "start", cid + "c"])
@@ -86,29 +103,29 @@ def main() -> int:
                     out = subprocess.run([binary, "--root", root, "state", cid + "c"], capture_output=True, text=True)
                     if '"stopped"' in out.stdout:
                         break
-                t1 = time.perf_counter()
                 timed([binary, "--root", root, "delete", cid + "c"])
-                csd = (time.perf_counter() - t0) * 1000 - (time.perf_counter() - t1) * 0  # noqa: F841
                 if r >= 2:  # two warm-up rounds
+                    results[name]["exec"].append(exec_wall)
+                    results[name]["rss"].append(peak_rss([binary, "--root", root, "run", "--bundle", bundle, cid + "m"]))
                     results[name]["run"].append(wall)
                     results[name]["cpu"].append(cpu)
-                    results[name]["rss"].append(rss)
                     results[name]["cs+d"].append((time.perf_counter() - t0) * 1000)
         label = "run /bin/true" + (" + RuntimeDefault seccomp" if args.seccomp else "") + (" + limits" if args.limits else "")
         print(f"{label}: medians over {args.rounds} interleaved rounds")
-        print(f"{'runtime':8s} {'run ms':>8s} {'cpu ms':>8s} {'create+start+delete ms':>24s} {'peak RSS KiB':>13s}")
+        print(f"{'runtime':8s} {'run ms':>8s} {'cpu ms':>8s} {'create+start+delete ms':>24s} {'exec ms':>8s} {'peak RSS KiB':>13s}")
         med = {n: {k: statistics.median(v) for k, v in d.items()} for n, d in results.items()}
         for name in names:
             m = med[name]
-            print(f"{name:8s} {m['run']:8.1f} {m['cpu']:8.1f} {m['cs+d']:24.1f} {m['rss']:13.0f}")
+            print(f"{name:8s} {m['run']:8.1f} {m['cpu']:8.1f} {m['cs+d']:24.1f} {m['exec']:8.1f} {m['rss']:13.0f}")
         for peer in names[1:]:
             print(
                 f"ratio ketch/{peer}: run {med['ketch']['run'] / med[peer]['run']:.2f}, "
                 f"create+start+delete {med['ketch']['cs+d'] / med[peer]['cs+d']:.2f}, "
+                f"exec {med['ketch']['exec'] / med[peer]['exec']:.2f}, "
                 f"rss {med['ketch']['rss'] / med[peer]['rss']:.2f}"
             )
     finally:
-        for name, binary in runtimes.items():
+        for name, binary in runtimes.items():  # the sleepers and anything a failure left behind
             root = os.path.join(work, f"state-{name}")
             if os.path.isdir(root):
                 for cid in os.listdir(root):
