@@ -93,7 +93,7 @@ def main() -> int:
                 binary = runtimes[name]
                 root = os.path.join(work, f"state-{name}")
                 cid = f"b{r}"
-                wall, cpu, rss = timed([binary, "--root", root, "run", "--bundle", bundle, cid])
+                wall, cpu, _ = timed([binary, "--root", root, "run", "--bundle", bundle, cid])
                 exec_wall, _, _ = timed([binary, "--root", root, "exec", "sleeper", "/bin/true"])
                 t0 = time.perf_counter()
                 timed([binary, "--root", root, "create", "--bundle", bundle, cid + "c"])

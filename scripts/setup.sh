@@ -9,7 +9,7 @@ APT_PACKAGES=(
   busybox-static          # offline test images
   python3-venv python3-dev
   libseccomp2 libarchive13
-  iproute2 iptables procps util-linux kmod
+  iproute2 iptables procps util-linux kmod time
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
   openssl curl            # registry TLS tests and benchmark
