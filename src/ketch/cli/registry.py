@@ -86,3 +86,8 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def run(args: list[str], options: object) -> int:
+    """``ketch registry ...``: the registry keeps its own --root (its storage), not the image store's."""
+    return main(args)

@@ -180,6 +180,9 @@ def create_container(store: StateStore, container_id: str, opts: CreateOptions) 
         validate_container_id(container_id)
     except InvalidName as exc:
         raise ConfigInvalid(str(exc)) from None
+    from ketch.runtime.cgroups.warm import warm_attach_lock
+
+    warm_attach_lock()
     bundle = os.path.abspath(opts.bundle)
     cfg = load_bundle_config(bundle)
     rootfs = os.path.join(bundle, cfg["root"]["path"])
