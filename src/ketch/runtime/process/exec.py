@@ -30,8 +30,10 @@ from ketch.runtime.process.init import (
     close_leaked_fds,
     exec_program,
     find_program,
+    fork_reported,
     no_new_privileges,
     report_ready,
+    run_steps,
     seccomp_last,
     seccomp_listener,
     seccomp_privileged,
@@ -188,38 +190,15 @@ def _child(ctx: InitContext, fds: list[tuple[str, int]]) -> None:  # pragma: no 
             os.close(fd)
         channel.send(HELLO)
         channel.recv(GO)
-        hold_r, hold_w = os.pipe2(os.O_CLOEXEC)  # as in create: INIT_PID must reach the parent first
-        pid = os.fork()
-        if pid == 0:
-            os.close(hold_w)
-            os.read(hold_r, 1)
-            os.close(hold_r)
-            _process(ctx)
-        os.close(hold_r)
-        channel.send(INIT_PID, pid=pid)
-        os.write(hold_w, b"1")
-        os._exit(0)
+        fork_reported(channel, lambda: _process(ctx))
     except BaseException as exc:
         channel.send_error(_describe(exc))
         os._exit(1)
 
 
 def _process(ctx: InitContext) -> None:  # pragma: no cover - runs in the container
-    try:
-        prctl.set_dumpable(False)
+    def prepare() -> None:
         if ctx.process.get("terminal"):
             os.setsid()
-        for step in BEFORE_READY:
-            step(ctx)
-    except BaseException as exc:
-        ctx.channel.send_error(_describe(exc))
-        os._exit(1)
-    try:
-        for step in AFTER_READY:
-            step(ctx)
-    except BaseException as exc:
-        try:
-            os.write(2, f"ketch-runtime exec: {_describe(exc)}\n".encode())
-        except OSError:
-            pass
-    os._exit(127)
+
+    run_steps(ctx, prepare, BEFORE_READY, AFTER_READY, "ketch-runtime exec")

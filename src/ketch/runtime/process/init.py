@@ -18,11 +18,12 @@ from ketch.runtime import capabilities, rlimits
 from ketch.runtime.execpath import lookup
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel
-from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY, SECCOMP_FD
+from ketch.runtime.process.messages import HOOKS_DONE, INIT_PID, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.rootfs import devices, finalize, mounts, pivot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["InitContext", "run_init"]
@@ -420,27 +421,59 @@ AFTER_READY = (
 
 def run_init(ctx: InitContext) -> None:
     """Never returns: execs the program, or exits non-zero after reporting the failure."""
-    try:
-        # While the init is still a copy of the runtime, other processes in the container must not be able
-        # to open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
-        prctl.set_dumpable(False)
+
+    def prepare() -> None:
         os.setsid()
         for sig in signals.FORWARDABLE:
             signals.set_handler(sig, signals.SIG_DFL)
-        for step in BEFORE_READY:
+
+    run_steps(ctx, prepare, BEFORE_READY, AFTER_READY, "ketch-runtime init")
+
+
+def run_steps(
+    ctx: InitContext,
+    prepare: Callable[[], None],
+    before: tuple[Callable[[InitContext], None], ...],
+    after: tuple[Callable[[InitContext], None], ...],
+    label: str,
+) -> None:
+    """Run ``before`` (failures reported to the parent over the channel), then ``after`` (which ends in exec;
+    failures go to stderr, as nobody waits on the channel any more). Never returns."""
+    try:
+        # While this process is still a copy of the runtime, processes in the container must not be able to
+        # open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
+        prctl.set_dumpable(False)
+        prepare()
+        for step in before:
             step(ctx)
     except BaseException as exc:
         ctx.channel.send_error(_describe(exc))
         os._exit(1)
     try:
-        for step in AFTER_READY:
+        for step in after:
             step(ctx)
     except BaseException as exc:
         try:
-            os.write(2, f"ketch-runtime init: {_describe(exc)}\n".encode())
+            os.write(2, f"{label}: {_describe(exc)}\n".encode())
         except OSError:
             pass
     os._exit(127)
+
+
+def fork_reported(channel: Channel, target: Callable[[], None]) -> None:
+    """Fork ``target`` (which never returns), report its pid as INIT_PID and exit. The new process waits on
+    a pipe until the report is sent: both write to one socket, and INIT_PID must come first."""
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold_w)
+        os.read(hold_r, 1)
+        os.close(hold_r)
+        target()
+    os.close(hold_r)
+    channel.send(INIT_PID, pid=pid)
+    os.write(hold_w, b"1")
+    os._exit(0)
 
 
 def _describe(exc: BaseException) -> str:

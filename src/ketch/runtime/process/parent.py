@@ -421,7 +421,7 @@ def _child(setup: _ChildSetup) -> None:  # pragma: no cover - runs in the child
             with open("/proc/self/timens_offsets", "w") as f:
                 for clock, value in offsets.items():
                     f.write(f"{clock} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n")
-        from ketch.runtime.process.init import InitContext, run_init
+        from ketch.runtime.process.init import InitContext, fork_reported, run_init
 
         go = channel.recv(GO)
         if setup.userns_new and _maps_root(setup.linux):
@@ -446,18 +446,7 @@ def _child(setup: _ChildSetup) -> None:  # pragma: no cover - runs in the child
             cgroup_paths=go["cgroups"],
             seccomp=setup.seccomp,
         )
-        # the init waits until its pid has been reported: both write to one socket, INIT_PID must come first
-        hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.close(hold_w)
-            os.read(hold_r, 1)
-            os.close(hold_r)
-            run_init(ctx)
-        os.close(hold_r)
-        channel.send(INIT_PID, pid=pid)
-        os.write(hold_w, b"1")
-        os._exit(0)
+        fork_reported(channel, lambda: run_init(ctx))
     except BaseException as exc:
         from ketch.runtime.process.init import _describe
 
