@@ -733,10 +733,11 @@ def cmd_login(a: argparse.Namespace, o: GlobalOptions) -> int:
     hosts_dir = (
         a.hosts_dir if a.hosts_dir is not None else os.environ.get("KETCH_HOSTS_DIR", DEFAULT_HOSTS_DIR)
     )
+    registry = "docker.io" if domain in ("index.docker.io", "registry-1.docker.io") else domain
     session = Session(
-        "docker.io" if domain in ("index.docker.io", "registry-1.docker.io") else domain,
+        registry,
         transport=transport,
-        authorizer=Authorizer(transport, _Given(a.authfile)),
+        authorizer=Authorizer(transport, _Given(a.authfile), registry),
         hosts=HostsConfig(hosts_dir),
     )
     # Check the credentials against the registry before storing them (GET /v2/, spec.md end-1).

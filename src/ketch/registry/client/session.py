@@ -76,7 +76,7 @@ class Session:
         from ketch.registry.client.hosts import DEFAULT_HOSTS_DIR
 
         hosts = HostsConfig(o.hosts_dir if o.hosts_dir is not None else DEFAULT_HOSTS_DIR)
-        return cls(domain, transport=t, authorizer=Authorizer(t, creds), hosts=hosts)
+        return cls(domain, transport=t, authorizer=Authorizer(t, creds, domain), hosts=hosts)
 
     @property
     def upstream(self) -> Endpoint:
