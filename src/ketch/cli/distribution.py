@@ -207,6 +207,7 @@ def _can_unpack(a: argparse.Namespace) -> bool:
 
 
 def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
+    from ketch.image.errors import IngestBusy
     from ketch.registry.client import pull
 
     ref = _parse_ref(a.reference)
@@ -225,6 +226,7 @@ def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
                 progress=progress,
                 on_blob=unpacker.on_blob if unpacker else None,
                 workers=max(1, a.max_connections),
+                busy=(IngestBusy,),
             )
             if unpacker is not None:
                 unpacker.wait()

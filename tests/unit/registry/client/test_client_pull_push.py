@@ -248,3 +248,58 @@ def test_index_body_matches_what_was_pushed(
     desc, data = repo.fetch_manifest("v1")
     assert desc.digest == index.digest and data == read_verified(src.content, index)
     assert Index.parse(data).manifests[0].digest == m.digest
+
+
+def test_a_pull_waits_for_an_ingest_another_writer_holds(tmp_path: Path) -> None:
+    """A concurrent pull of the same blob (another process holds its ingest) is waited for, not an error."""
+    import threading
+
+    from ketch.image.errors import IngestBusy
+
+    fake = FakeRegistry().start()
+    try:
+        layer = os.urandom(100_000)
+        digest = Digest("sha256:" + hashlib.sha256(layer).hexdigest())
+        fake.add_image(
+            "v1", b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}', [layer]
+        )
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        holder = store.content.writer(f"pull-{digest}", digest, len(layer))  # the "other" pull
+        results: list[object] = []
+
+        def run() -> None:
+            try:
+                results.append(
+                    pull(
+                        repository(fake.domain, "shared/image", tmp_path),
+                        "v1",
+                        store.content,
+                        select=_select(),
+                        busy=(IngestBusy,),
+                    )
+                )
+            except Exception as e:  # reported below
+                results.append(e)
+
+        t = threading.Thread(target=run)
+        t.start()
+        while not store.content.has(Digest(sha256_of_config())):
+            t.join(0.01)  # the config arrives; the layer waits for the holder
+        holder.write(layer)
+        holder.commit()
+        t.join(30)
+        (result,) = results
+        assert not isinstance(result, Exception), result
+        assert result.skipped == 1 and result.fetched == 1  # type: ignore[attr-defined]
+        assert store.content.ingests() == []
+    finally:
+        fake.stop()
+
+
+def sha256_of_config() -> str:
+    return (
+        "sha256:"
+        + hashlib.sha256(
+            b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+        ).hexdigest()
+    )
