@@ -150,8 +150,6 @@ class Repository:
             stream=True,
         )
         try:
-            if resp.status >= 400:
-                resp.read()
             raise_for_status(resp, what, self.session.domain)
             length = resp.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > MAX_MANIFEST:
@@ -282,7 +280,6 @@ class Repository:
                 elif resp.status == 200:
                     skip = offset  # the registry ignored Range: drop what the ingest already has
                 else:
-                    resp.read()
                     raise_for_status(resp, what, self.session.domain)
                     raise ResponseError(f"{what}: unexpected status {resp.status}", resp.status)
                 for chunk in resp.stream(_BLOB_CHUNK):
