@@ -242,3 +242,7 @@ def test_cli_login_logout(
     assert CredentialStore(str(auth_file), docker_config="").lookup(domain) is not None
     rc, out, _ = _cli(capsys, tmp_path, "logout", domain)
     assert rc == 0 and CredentialStore(str(auth_file), docker_config="").lookup(domain) is None
+    # credentials that stopped working (expired, password changed) give one line naming the user
+    CredentialStore(str(auth_file), docker_config="").login(domain, "alice", "old-password")
+    rc, out, err = _cli(capsys, tmp_path, "pull", "-q", f"{domain}/alice/app:v1")
+    assert rc == 1 and err.count("\n") == 1 and "refused user 'alice'" in err and "old-password" not in err
