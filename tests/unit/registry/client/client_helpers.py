@@ -203,3 +203,68 @@ class FakeRegistry:
         from ketch._common.digest import Digest
 
         return Descriptor(media_type=mt, digest=Digest(sha256(body)), size=len(body))
+
+
+class CutUploadProxy:
+    """TCP proxy to 127.0.0.1:``upstream``; the first PATCH request is cut after ``cut_at`` bytes of the
+    request (headers included): the registry sees a chunk end early, the client a dropped connection."""
+
+    def __init__(self, upstream: int, cut_at: int) -> None:
+        import socket
+
+        self.upstream = upstream
+        self.cut_at = cut_at
+        self.armed = True
+        self.cuts = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: Any) -> None:
+        import select
+        import socket
+
+        up = socket.create_connection(("127.0.0.1", self.upstream))
+        cutting, sent = False, 0
+        try:
+            while True:
+                ready, _, _ = select.select([client, up], [], [], 30)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    if s is up:
+                        client.sendall(data)
+                        continue
+                    if data.startswith(b"PATCH ") and self.armed:
+                        self.armed, cutting, sent = False, True, 0
+                    if cutting and sent + len(data) >= self.cut_at:
+                        up.sendall(data[: self.cut_at - sent])
+                        self.cuts += 1
+                        return
+                    sent += len(data)
+                    up.sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            up.close()
+
+    def stop(self) -> None:
+        self.sock.close()

@@ -83,6 +83,11 @@ def test_bearer_tokens_per_scope_cached_and_refreshed(
         token.value = token.value[:-6] + "AAAAAA"
     assert Repository(s, "alice/app").tags() == ["v1", "v2"]
     assert s.authorizer.token_requests == before + 1
+    # a mount needs pull on the source as well as push on the target: one token covering both scopes
+    result = push(
+        Repository(s, "alice/copy"), "v1", store.content, root, read, mount_from=lambda d: ["alice/app"]
+    )
+    assert len(result.mounted) == 3 and result.uploaded == []
 
 
 def test_wrong_or_missing_credentials_are_auth_errors(

@@ -303,3 +303,28 @@ def sha256_of_config() -> str:
             b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
         ).hexdigest()
     )
+
+
+def test_a_chunk_cut_mid_upload_is_continued(
+    server: ServerThread, stores: tuple[ImageStore, ImageStore], tmp_path: Path
+) -> None:
+    from client_helpers import CutUploadProxy
+
+    src, dst = stores
+    root = build_image(src, tmp_path, _files(1, 400_000))
+    proxy = CutUploadProxy(server.port, cut_at=100_000)
+    try:
+        repo = repository(proxy.domain, "resumed/upload", tmp_path)
+        read = lambda d: read_verified(src.content, d)  # noqa: E731
+        result = push(repo, "v1", src.content, root, read, chunk_threshold=10_000, chunk_size=256 * 1024)
+        assert proxy.cuts == 1 and len(result.uploaded) == 2
+        from ketch.registry.server.context import CTX
+
+        assert server.app is not None
+        requests = server.app[CTX].metrics.requests
+        # the registry kept part of the cut chunk: the retried chunk no longer fits (416), the client asks
+        # for the upload's status (end-13) and continues from the registry's offset
+        assert requests[("GET", "end-13", 204)] == 1
+        assert pull(repo, "v1", dst.content, select=_select()).target.digest == root.digest
+    finally:
+        proxy.stop()
