@@ -90,6 +90,7 @@ class FakeRegistry:
         self.range_requests: list[str] = []
         self.unavailable = 0  # answer this many requests with 503 (Retry-After: 0) first
         self.served_503 = 0
+        self.connections: set[tuple[str, int]] = set()  # client (address, port) pairs seen
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,6 +112,7 @@ class FakeRegistry:
                 self.do_GET()
 
             def do_GET(self) -> None:
+                fake.connections.add(self.client_address)
                 path = self.path.split("?", 1)[0]
                 if fake.unavailable > 0:
                     fake.unavailable -= 1

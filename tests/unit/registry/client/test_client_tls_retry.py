@@ -97,3 +97,18 @@ def test_transient_503s_are_retried(tmp_path: Path) -> None:
             )
     finally:
         fake.stop()
+
+
+def test_connections_are_bounded_and_reused(tmp_path: Path) -> None:
+    fake = FakeRegistry().start()
+    try:
+        fake.add_image("v1", _CONFIG, [os.urandom(200_000) for _ in range(8)])
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        repo = repository(fake.domain, "many/layers", tmp_path, max_connections=2)
+        assert pull(repo, "v1", store.content, select=_select, workers=8).fetched == 9
+        assert 1 <= len(fake.connections) <= 2  # eight workers, never more than two connections
+        seen = set(fake.connections)
+        repo.resolve("v1")
+        assert fake.connections == seen  # the next request went over a kept-alive connection
+    finally:
+        fake.stop()
