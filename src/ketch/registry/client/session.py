@@ -65,6 +65,7 @@ class Session:
         self.transport = transport
         self.authorizer = authorizer
         self.endpoints = hosts.endpoints(domain)
+        self._unreachable: set[str] = set()
 
     @classmethod
     def open(
@@ -102,12 +103,24 @@ class Session:
     ) -> tuple[Endpoint, Response]:
         """Send to the first endpoint that answers; ``path`` is an API path or an absolute URL (upload
         locations). Returns the endpoint used (later requests of an upload must go to the same one)."""
-        eps = [endpoint] if endpoint is not None else self.endpoints_for(capability)
+        if endpoint is not None:
+            eps = [endpoint]
+        else:
+            # A mirror that could not be reached is not tried again by this session (each blob would pay
+            # its connection timeout and retries otherwise).
+            eps = [
+                e for e in self.endpoints_for(capability) if e.url not in self._unreachable
+            ] or self.endpoints_for(capability)
         for i, ep in enumerate(eps):
             last = i == len(eps) - 1
             try:
                 resp = self._send_one(ep, method, path, scopes, headers, body, stream)
-            except (ConnectError, AuthError):
+            except ConnectError:
+                if last:
+                    raise
+                self._unreachable.add(ep.url)
+                continue
+            except AuthError:
                 if last:
                     raise
                 continue
