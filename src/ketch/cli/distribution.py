@@ -119,10 +119,7 @@ def _selector(platform: Any) -> Callable[[Callable[[Any], bytes], Any], Any]:
     from ketch.image.platform import select_manifest
 
     def select(read: Callable[[Any], bytes], target: Any) -> Any:
-        chosen = select_manifest(read, target, platform).descriptor
-        if chosen.platform is None:
-            return chosen
-        return chosen
+        return select_manifest(read, target, platform).descriptor
 
     return select
 
