@@ -112,3 +112,33 @@ def test_connections_are_bounded_and_reused(tmp_path: Path) -> None:
         assert fake.connections == seen  # the next request went over a kept-alive connection
     finally:
         fake.stop()
+
+
+def test_credentials_are_not_sent_along_a_redirect_to_another_host(tmp_path: Path) -> None:
+    """Blob GETs redirected to storage elsewhere must not carry the registry's Authorization (the leak of
+    CVE-2018-1000007 in curl, CVE-2023-32681 in requests)."""
+    from ketch.registry.client import CredentialStore
+
+    storage = FakeRegistry().start()
+    registry = FakeRegistry().start()
+    try:
+        layer = os.urandom(5000)
+        desc = registry.add_image("v1", _CONFIG, [layer])
+        storage.blobs.update(registry.blobs)
+        registry.require_basic = True
+        registry.redirect_blobs = f"http://{storage.domain}"
+        auth_file = tmp_path / "auth.json"
+        CredentialStore(str(auth_file), docker_config="").login(registry.domain, "user", "secret")
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        result = pull(
+            repository(registry.domain, "r/app", tmp_path, auth_file=auth_file),
+            "v1",
+            store.content,
+            select=_select,
+        )
+        assert result.target.digest == desc.digest and result.fetched == 2
+        assert registry.authorization_seen  # the registry got the credentials
+        assert storage.authorization_seen == []  # the storage host did not
+    finally:
+        storage.stop()
+        registry.stop()
