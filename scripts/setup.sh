@@ -12,6 +12,7 @@ APT_PACKAGES=(
   iproute2 iptables procps util-linux kmod
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
+  openssl                 # test certificates (registry and client TLS tests)
 )
 
 need_apt=0

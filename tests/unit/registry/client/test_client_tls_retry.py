@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def _select(read, target):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def tls_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     subprocess.run(
         [
