@@ -169,7 +169,7 @@ class _PipelinedUnpack:
                     return  # not an image config (an artifact): nothing to unpack
                 if len(config.rootfs.diff_ids) != len(manifest.layers):
                     return  # load_image reports this mismatch when the image is used
-                image: Any = Image(mdesc, mdesc, manifest, config)
+                image: Any = Image(target=mdesc, manifest_descriptor=mdesc, manifest=manifest, config=config)
                 self.images[key] = image
                 for digest in self.arrived.pop(key, set()):
                     self._submit(image, digest)
