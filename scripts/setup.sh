@@ -12,7 +12,7 @@ APT_PACKAGES=(
   iproute2 iptables procps util-linux kmod time
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
-  openssl curl            # registry TLS tests and benchmark
+  openssl curl            # TLS test certificates (registry, client), benchmarks
 )
 
 need_apt=0

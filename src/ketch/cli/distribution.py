@@ -119,10 +119,7 @@ def _selector(platform: Any) -> Callable[[Callable[[Any], bytes], Any], Any]:
     from ketch.image.platform import select_manifest
 
     def select(read: Callable[[Any], bytes], target: Any) -> Any:
-        chosen = select_manifest(read, target, platform).descriptor
-        if chosen.platform is None:
-            return chosen
-        return chosen
+        return select_manifest(read, target, platform).descriptor
 
     return select
 
@@ -172,7 +169,7 @@ class _PipelinedUnpack:
                     return  # not an image config (an artifact): nothing to unpack
                 if len(config.rootfs.diff_ids) != len(manifest.layers):
                     return  # load_image reports this mismatch when the image is used
-                image: Any = Image(mdesc, mdesc, manifest, config)
+                image: Any = Image(target=mdesc, manifest_descriptor=mdesc, manifest=manifest, config=config)
                 self.images[key] = image
                 for digest in self.arrived.pop(key, set()):
                     self._submit(image, digest)
@@ -207,6 +204,7 @@ def _can_unpack(a: argparse.Namespace) -> bool:
 
 
 def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
+    from ketch.image.errors import IngestBusy
     from ketch.registry.client import pull
 
     ref = _parse_ref(a.reference)
@@ -225,6 +223,7 @@ def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
                 progress=progress,
                 on_blob=unpacker.on_blob if unpacker else None,
                 workers=max(1, a.max_connections),
+                busy=(IngestBusy,),
             )
             if unpacker is not None:
                 unpacker.wait()
@@ -733,10 +732,11 @@ def cmd_login(a: argparse.Namespace, o: GlobalOptions) -> int:
     hosts_dir = (
         a.hosts_dir if a.hosts_dir is not None else os.environ.get("KETCH_HOSTS_DIR", DEFAULT_HOSTS_DIR)
     )
+    registry = "docker.io" if domain in ("index.docker.io", "registry-1.docker.io") else domain
     session = Session(
-        "docker.io" if domain in ("index.docker.io", "registry-1.docker.io") else domain,
+        registry,
         transport=transport,
-        authorizer=Authorizer(transport, _Given(a.authfile)),
+        authorizer=Authorizer(transport, _Given(a.authfile), registry),
         hosts=HostsConfig(hosts_dir),
     )
     # Check the credentials against the registry before storing them (GET /v2/, spec.md end-1).

@@ -55,9 +55,15 @@ class _Token:
 class Authorizer:
     """Holds what each host asked for and the tokens got; shared by the threads of a pull or push."""
 
-    def __init__(self, transport: Transport, credentials: CredentialStore | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        credentials: CredentialStore | None = None,
+        registry: str | None = None,
+    ) -> None:
         self.transport = transport
         self.credentials = credentials
+        self.registry = registry  # the name credentials are stored under (a reference's domain)
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._lock = threading.Lock()
@@ -65,14 +71,13 @@ class Authorizer:
         self.token_requests = 0  # for tests and diagnostics
 
     def _creds(self, ep: Endpoint, repository: str | None) -> Credentials | None:
+        """Credentials are stored under the registry's name (``docker.io``, ``registry.example:5000``), whatever
+        host serves it; a mirror's under the mirror's own host (as podman keys them)."""
         if self.credentials is None:
             return None
-        return self.credentials.lookup(ep.host if ep.mirror else self._registry_key(ep), repository)
-
-    @staticmethod
-    def _registry_key(ep: Endpoint) -> str:
-        host = ep.host
-        return "docker.io" if host == "registry-1.docker.io" else host
+        if ep.mirror or self.registry is None:
+            return self.credentials.lookup(ep.host, repository if not ep.mirror else None)
+        return self.credentials.lookup(self.registry, repository)
 
     def headers(self, ep: Endpoint, scopes: list[Scope], *, fresh: bool = False) -> dict[str, str]:
         """The Authorization header for a request to ``ep`` needing ``scopes`` (empty when none is known)."""

@@ -10,6 +10,7 @@ as each config or layer is in the store, which lets the caller unpack layers whi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = ["BlobSink", "PullResult", "SinkWriter", "pull", "store_bytes"]
 Select = Callable[[Callable[[Descriptor], bytes], Descriptor], Descriptor]
 OnBlob = Callable[[Descriptor, Manifest, Descriptor], None]
 _MAX_DEPTH = 8
+_BUSY_WAIT = 600.0
 
 
 class SinkWriter(Protocol):
@@ -92,7 +94,9 @@ class _Puller:
         sink: BlobSink,
         progress: Progress,
         on_blob: OnBlob | None,
+        busy: tuple[type[BaseException], ...] = (),
     ) -> None:
+        self.busy = busy
         self.repo = repo
         self.sink = sink
         self.progress = progress
@@ -130,6 +134,24 @@ class _Puller:
                 out += self.manifests_under(child, depth + 1)
         return out
 
+    def _writer(self, desc: Descriptor) -> SinkWriter | None:
+        """The ingest for ``desc``; while another process holds it (``busy``), wait for that one to finish
+        (None: the blob is in) or give up (its holder died and the lock is free again: take it)."""
+        deadline = time.monotonic() + _BUSY_WAIT
+        while True:
+            try:
+                w = self.sink.writer(f"pull-{desc.digest}", desc.digest, desc.size)
+                if self.sink.has(desc.digest):  # the other writer committed just before
+                    w.abort()
+                    return None
+                return w
+            except self.busy:
+                if self.sink.has(desc.digest):
+                    return None
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def fetch(self, manifest_desc: Descriptor, manifest: Manifest, desc: Descriptor) -> None:
         key = f"{desc.digest}"
         label = desc.digest.hex[:12]
@@ -140,7 +162,14 @@ class _Puller:
             self.progress.finish(key, "already present")
         else:
             self.progress.start(key, label, desc.size)
-            w = self.sink.writer(f"pull-{desc.digest}", desc.digest, desc.size)
+            w = self._writer(desc)
+            if w is None:  # another pull wrote it meanwhile
+                with self.lock:
+                    self.result_skipped += 1
+                self.progress.finish(key, "already present")
+                if self.on_blob is not None:
+                    self.on_blob(manifest_desc, manifest, desc)
+                return
             resumed = w.offset
             if resumed:
                 self.progress.advance(key, resumed)
@@ -198,14 +227,17 @@ def pull(
     progress: Progress | None = None,
     on_blob: OnBlob | None = None,
     workers: int = 4,
+    busy: tuple[type[BaseException], ...] = (),
 ) -> PullResult:
     """Pull ``reference`` (a tag or a digest) of ``repo`` into ``sink``.
 
     An index is narrowed to one manifest with ``select`` unless ``all_platforms`` (then every manifest it
-    reaches is pulled and the index is the target). Blobs already in the sink are not fetched. Manifests are
+    reaches is pulled and the index is the target). Blobs already in the sink are not fetched; ``busy`` are the
+    sink's exceptions for an ingest another writer holds (a concurrent pull of the same blob), which is waited
+    for. Manifests are
     written last, children before parents, so a manifest in the store implies its content is there too.
     """
-    p = _Puller(repo, sink, progress or NullProgress(), on_blob)
+    p = _Puller(repo, sink, progress or NullProgress(), on_blob, busy)
     resolved, data = repo.fetch_manifest(reference)
     p.docs[resolved.digest] = data
     if resolved.media_type in INDEX_MEDIA_TYPES:
@@ -267,11 +299,9 @@ def pull(
 
 
 def _store_indexes(p: _Puller, sink: BlobSink, desc: Descriptor, depth: int = 0) -> None:
+    """Nested indexes before the ones listing them (their manifests are in already)."""
     if desc.media_type not in INDEX_MEDIA_TYPES or depth > _MAX_DEPTH:
         return
     for child in _parse_index(p.read(desc), desc).manifests:
-        if child.media_type in INDEX_MEDIA_TYPES:
-            _store_indexes(p, sink, child, depth + 1)
-        elif child.media_type not in MANIFEST_MEDIA_TYPES and not sink.has(child.digest):
-            continue
+        _store_indexes(p, sink, child, depth + 1)
     store_bytes(sink, desc, p.read(desc))

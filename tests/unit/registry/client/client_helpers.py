@@ -90,6 +90,10 @@ class FakeRegistry:
         self.range_requests: list[str] = []
         self.unavailable = 0  # answer this many requests with 503 (Retry-After: 0) first
         self.served_503 = 0
+        self.connections: set[tuple[str, int]] = set()  # client (address, port) pairs seen
+        self.require_basic = False  # answer 401 with a Basic challenge to requests without Authorization
+        self.redirect_blobs: str | None = None  # "http://host:port": blob GETs answered with a 307 there
+        self.authorization_seen: list[str] = []  # Authorization headers received
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,7 +115,15 @@ class FakeRegistry:
                 self.do_GET()
 
             def do_GET(self) -> None:
+                fake.connections.add(self.client_address)
                 path = self.path.split("?", 1)[0]
+                auth = self.headers.get("Authorization")
+                if auth:
+                    fake.authorization_seen.append(auth)
+                if fake.require_basic and not auth:
+                    return self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake"'})
+                if fake.redirect_blobs and "/blobs/" in path:
+                    return self._send(307, b"", {"Location": fake.redirect_blobs + self.path})
                 if fake.unavailable > 0:
                     fake.unavailable -= 1
                     fake.served_503 += 1
@@ -203,3 +215,68 @@ class FakeRegistry:
         from ketch._common.digest import Digest
 
         return Descriptor(media_type=mt, digest=Digest(sha256(body)), size=len(body))
+
+
+class CutUploadProxy:
+    """TCP proxy to 127.0.0.1:``upstream``; the first PATCH request is cut after ``cut_at`` bytes of the
+    request (headers included): the registry sees a chunk end early, the client a dropped connection."""
+
+    def __init__(self, upstream: int, cut_at: int) -> None:
+        import socket
+
+        self.upstream = upstream
+        self.cut_at = cut_at
+        self.armed = True
+        self.cuts = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: Any) -> None:
+        import select
+        import socket
+
+        up = socket.create_connection(("127.0.0.1", self.upstream))
+        cutting, sent = False, 0
+        try:
+            while True:
+                ready, _, _ = select.select([client, up], [], [], 30)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    if s is up:
+                        client.sendall(data)
+                        continue
+                    if data.startswith(b"PATCH ") and self.armed:
+                        self.armed, cutting, sent = False, True, 0
+                    if cutting and sent + len(data) >= self.cut_at:
+                        up.sendall(data[: self.cut_at - sent])
+                        self.cuts += 1
+                        return
+                    sent += len(data)
+                    up.sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            up.close()
+
+    def stop(self) -> None:
+        self.sock.close()

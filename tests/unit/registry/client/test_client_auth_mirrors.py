@@ -83,6 +83,11 @@ def test_bearer_tokens_per_scope_cached_and_refreshed(
         token.value = token.value[:-6] + "AAAAAA"
     assert Repository(s, "alice/app").tags() == ["v1", "v2"]
     assert s.authorizer.token_requests == before + 1
+    # a mount needs pull on the source as well as push on the target: one token covering both scopes
+    result = push(
+        Repository(s, "alice/copy"), "v1", store.content, root, read, mount_from=lambda d: ["alice/app"]
+    )
+    assert len(result.mounted) == 3 and result.uploaded == []
 
 
 def test_wrong_or_missing_credentials_are_auth_errors(
@@ -242,3 +247,7 @@ def test_cli_login_logout(
     assert CredentialStore(str(auth_file), docker_config="").lookup(domain) is not None
     rc, out, _ = _cli(capsys, tmp_path, "logout", domain)
     assert rc == 0 and CredentialStore(str(auth_file), docker_config="").lookup(domain) is None
+    # credentials that stopped working (expired, password changed) give one line naming the user
+    CredentialStore(str(auth_file), docker_config="").login(domain, "alice", "old-password")
+    rc, out, err = _cli(capsys, tmp_path, "pull", "-q", f"{domain}/alice/app:v1")
+    assert rc == 1 and err.count("\n") == 1 and "refused user 'alice'" in err and "old-password" not in err

@@ -248,3 +248,126 @@ def test_index_body_matches_what_was_pushed(
     desc, data = repo.fetch_manifest("v1")
     assert desc.digest == index.digest and data == read_verified(src.content, index)
     assert Index.parse(data).manifests[0].digest == m.digest
+
+
+def test_a_pull_waits_for_an_ingest_another_writer_holds(tmp_path: Path) -> None:
+    """A concurrent pull of the same blob (another process holds its ingest) is waited for, not an error."""
+    import threading
+
+    from ketch.image.errors import IngestBusy
+
+    fake = FakeRegistry().start()
+    try:
+        layer = os.urandom(100_000)
+        digest = Digest("sha256:" + hashlib.sha256(layer).hexdigest())
+        fake.add_image(
+            "v1", b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}', [layer]
+        )
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        holder = store.content.writer(f"pull-{digest}", digest, len(layer))  # the "other" pull
+        results: list[object] = []
+
+        def run() -> None:
+            try:
+                results.append(
+                    pull(
+                        repository(fake.domain, "shared/image", tmp_path),
+                        "v1",
+                        store.content,
+                        select=_select(),
+                        busy=(IngestBusy,),
+                    )
+                )
+            except Exception as e:  # reported below
+                results.append(e)
+
+        t = threading.Thread(target=run)
+        t.start()
+        while not store.content.has(Digest(sha256_of_config())):
+            t.join(0.01)  # the config arrives; the layer waits for the holder
+        holder.write(layer)
+        holder.commit()
+        t.join(30)
+        (result,) = results
+        assert not isinstance(result, Exception), result
+        assert result.skipped == 1 and result.fetched == 1  # type: ignore[attr-defined]
+        assert store.content.ingests() == []
+    finally:
+        fake.stop()
+
+
+def sha256_of_config() -> str:
+    return (
+        "sha256:"
+        + hashlib.sha256(
+            b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+        ).hexdigest()
+    )
+
+
+def test_a_chunk_cut_mid_upload_is_continued(
+    server: ServerThread, stores: tuple[ImageStore, ImageStore], tmp_path: Path
+) -> None:
+    from client_helpers import CutUploadProxy
+
+    src, dst = stores
+    root = build_image(src, tmp_path, _files(1, 400_000))
+    proxy = CutUploadProxy(server.port, cut_at=100_000)
+    try:
+        repo = repository(proxy.domain, "resumed/upload", tmp_path)
+        read = lambda d: read_verified(src.content, d)  # noqa: E731
+        result = push(repo, "v1", src.content, root, read, chunk_threshold=10_000, chunk_size=256 * 1024)
+        assert proxy.cuts == 1 and len(result.uploaded) == 2
+        from ketch.registry.server.context import CTX
+
+        assert server.app is not None
+        requests = server.app[CTX].metrics.requests
+        # the registry kept part of the cut chunk: the retried chunk no longer fits (416), the client asks
+        # for the upload's status (end-13) and continues from the registry's offset
+        assert requests[("GET", "end-13", 204)] == 1
+        assert pull(repo, "v1", dst.content, select=_select()).target.digest == root.digest
+    finally:
+        proxy.stop()
+
+
+def test_docker_manifest_list_and_schema2(
+    server: ServerThread, stores: tuple[ImageStore, ImageStore], tmp_path: Path
+) -> None:
+    """Docker's media types negotiate and select like the OCI ones."""
+    import json
+
+    from ketch.image.blobs import put_json
+    from ketch.spec.image import (
+        MT_DOCKER_CONFIG,
+        MT_DOCKER_LAYER,
+        MT_DOCKER_MANIFEST,
+        MT_DOCKER_MANIFEST_LIST,
+    )
+
+    src, dst = stores
+    oci = build_image(src, tmp_path, _files(1, 100))
+    m = Manifest.parse(read_verified(src.content, oci))
+    docker_manifest = {
+        "schemaVersion": 2,
+        "mediaType": MT_DOCKER_MANIFEST,
+        "config": {**m.config.to_json(), "mediaType": MT_DOCKER_CONFIG},
+        "layers": [{**layer.to_json(), "mediaType": MT_DOCKER_LAYER} for layer in m.layers],
+    }
+    with src.lease():
+        manifest = put_json(src.content, MT_DOCKER_MANIFEST, docker_manifest)
+        entry = with_platform(manifest, host_platform().architecture)
+        listing = put_json(
+            src.content,
+            MT_DOCKER_MANIFEST_LIST,
+            {"schemaVersion": 2, "mediaType": MT_DOCKER_MANIFEST_LIST, "manifests": [entry.to_json()]},
+        )
+    repo = repository(f"127.0.0.1:{server.port}", "docker/list", tmp_path)
+    push(repo, "v1", src.content, listing, lambda d: read_verified(src.content, d), all_platforms=True)
+    desc, data = repo.fetch_manifest("v1")
+    assert (
+        desc.media_type == MT_DOCKER_MANIFEST_LIST
+        and json.loads(data)["manifests"][0]["digest"] == manifest.digest
+    )
+    result = pull(repo, "v1", dst.content, select=_select())
+    assert result.target.digest == manifest.digest and result.target.media_type == MT_DOCKER_MANIFEST
+    assert load_image(dst.content, result.target).manifest.config.media_type == MT_DOCKER_CONFIG
