@@ -91,10 +91,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 f"client {request.remote} exceeds {ctx.config.rate_limit:g} requests per second",
                 headers={"Retry-After": retry_after(wait)},
             )
-    user = ctx.auth.authorize(
-        request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
-    )
-    request[USER_KEY] = user
+    if ctx.auth.mode != "none":
+        user = ctx.auth.authorize(
+            request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
+        )
+        request[USER_KEY] = user
     if ctx.config.read_only and request.method in _WRITE_METHODS:
         raise RegistryError("UNSUPPORTED", "this registry is in read-only mode")
     return await handler(request, m)
