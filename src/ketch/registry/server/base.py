@@ -16,6 +16,8 @@ from ketch.registry.storage.driver import DriverError, PathNotFound
 
 __all__ = ["get_health", "get_metrics", "get_token", "ping"]
 
+_MAX_FORM = 64 * 1024
+
 
 async def ping(request: web.Request, m: PathMatch) -> web.StreamResponse:
     return json_response({})
@@ -61,6 +63,11 @@ async def get_token(request: web.Request) -> web.StreamResponse:
     if auth.issuer is None:
         raise RegistryError("UNSUPPORTED", "this registry does not issue tokens")
     if request.method == "POST":
+        # the form is a few fields: refuse big bodies before buffering them (memory exhaustion)
+        if request.content_length is None or request.content_length > _MAX_FORM:
+            raise RegistryError(
+                "SIZE_INVALID", f"token request body must be at most {_MAX_FORM} bytes", status=413
+            )
         form = await request.post()
         user = str(form.get("username", ""))
         password = str(form.get("password", ""))

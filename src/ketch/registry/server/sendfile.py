@@ -7,6 +7,8 @@ from typing import BinaryIO
 
 from aiohttp import web
 
+from ketch.registry.api import RegistryError
+
 __all__ = ["send_local_file", "send_stream"]
 
 _CHUNK = 1 << 20
@@ -20,7 +22,7 @@ async def send_local_file(
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         # raced with garbage collection after the size was read
-        raise web.HTTPNotFound() from None
+        raise RegistryError("BLOB_UNKNOWN", "blob was removed while being requested") from None
     try:
         await resp.prepare(request)
         if request.method == "HEAD" or count == 0:

@@ -20,6 +20,7 @@ def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
         "Location": route("end-13").url(name=name, reference=upload_id),
         "Range": upload_range(size),
         "Docker-Upload-UUID": upload_id,
+        "Blob-Upload-Session-ID": upload_id,
         "Content-Length": "0",
     }
 
