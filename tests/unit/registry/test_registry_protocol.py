@@ -439,3 +439,12 @@ def test_rate_limiter_refills() -> None:
     assert lim.check("a", now=0.1) > 0.0
     assert lim.check("b", now=0.1) == 0.0  # per client
     assert lim.check("a", now=0.6) == 0.0
+
+
+def test_empty_blob(server: ServerThread) -> None:
+    empty = sha256(b"")
+    loc = server.request("POST", "/v2/r/blobs/uploads/").headers["Location"]
+    assert server.request("PUT", f"{loc}?digest={empty}").status == 201
+    r = server.request("GET", f"/v2/r/blobs/{empty}")
+    assert r.status == 200 and r.body == b"" and r.headers["Content-Length"] == "0"
+    assert server.request("POST", f"/v2/r2/blobs/uploads/?digest={empty}", b"").status == 201
