@@ -83,7 +83,7 @@ async def get_token(request: web.Request) -> web.StreamResponse:
         scope_texts = " ".join(request.query.getall("scope", [])).split()
     if service and service != auth.config.service:
         raise RegistryError("DENIED", f"tokens here are for service {auth.config.service!r}, not {service!r}")
-    if user and not auth.check_password(user, password):
+    if user and not await run_blocking(auth.check_password, user, password):
         raise RegistryError("UNAUTHORIZED", f"invalid username or password for {user!r}")
     requested: list[Scope] = [s for s in (parse_scope(t) for t in scope_texts) if s is not None]
     granted = auth.grant(user, requested)
