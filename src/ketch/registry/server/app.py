@@ -218,6 +218,9 @@ def make_app(config: RegistryConfig, store: RegistryStore | None = None) -> web.
 async def _add_version_header(request: web.Request, response: web.StreamResponse) -> None:
     # spec.md end-1: clients look for this header on every response to recognise a registry
     response.headers.setdefault(*API_VERSION_HEADER)
+    # blobs are arbitrary bytes served from the registry's origin: browsers must not sniff them into HTML
+    # or script (content-sniffing XSS)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 async def _redirect_v2(request: web.Request) -> web.StreamResponse:
