@@ -15,17 +15,18 @@ A URL is good for one connection within a minute of the RPC that issued it (kube
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import struct
-import tempfile
 import threading
 import time
+import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,44 +183,35 @@ class StreamServer:
 
     async def _exec_tty(self, ws: web.WebSocketResponse, rt: Any, cid: str, process: dict[str, Any],
                         req: Any) -> int:
+        """A command on a terminal: the runtime runs in the foreground with ``--tty`` (it allocates the
+        container's pty and copies it to its own stdio), and its stdio is a pty pair ketchd opened, so
+        resizes reach it as SIGWINCH and its exit status is the command's."""
         path = self._process_file(cid, process)
-        tmpdir = tempfile.mkdtemp(dir=self.svc.containers.tmp)
-        sock_path = os.path.join(tmpdir, "console.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(sock_path)
-        listener.listen(1)
-        listener.setblocking(False)
-        loop = asyncio.get_running_loop()
-        master = -1
+        master, slave = os.openpty()
         try:
+            tty.setraw(slave)  # our pty only carries bytes; the container's pty does the line discipline
             p = await asyncio.create_subprocess_exec(
-                rt.path, "--root", rt.root, "exec", "--tty", "--console-socket", sock_path,
-                "--process", path, cid,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
-            accept = asyncio.ensure_future(loop.sock_accept(listener))
+                rt.path, "--root", rt.root, "exec", "--tty", "--process", path, cid,
+                stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+            os.close(slave)
+            slave = -1
+
+            def resized() -> None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGWINCH)  # the runtime copies our size to the container's pty
+
             exited = asyncio.ensure_future(p.wait())
-            await asyncio.wait([accept, exited], timeout=30, return_when=asyncio.FIRST_COMPLETED)
-            if not accept.done():
-                accept.cancel()
-                err = await p.stderr.read() if p.stderr is not None and exited.done() else b""
-                raise CriError(f"exec failed: {err.decode(errors='replace').strip() or 'no terminal'}")
-            conn, _ = accept.result()
-            with conn:
-                master = await asyncio.to_thread(_recv_fd, conn)
-            await self._relay_tty(ws, master, exited)
+            await self._relay_tty(ws, master, exited, resized)
             return await exited
         finally:
-            listener.close()
-            if master >= 0:
-                os.close(master)
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            import shutil
 
-            shutil.rmtree(tmpdir, ignore_errors=True)
-
-    async def _relay_tty(self, ws: web.WebSocketResponse, master: int, exited: asyncio.Future[int]) -> None:
+    async def _relay_tty(self, ws: web.WebSocketResponse, master: int, exited: asyncio.Future[int],
+                         resized: Callable[[], None]) -> None:
         """Copy the terminal to stdout and stdin/resize to the terminal until the command exits."""
         loop = asyncio.get_running_loop()
         os.set_blocking(master, False)
@@ -252,6 +244,7 @@ class StreamServer:
                     await loop.run_in_executor(None, _write_all, master, data)
                 elif ch == RESIZE:
                     _resize(master, data)
+                    resized()
 
         feeder = asyncio.create_task(feed())
         pumper = asyncio.create_task(pump())
@@ -278,7 +271,7 @@ class StreamServer:
             rec = self.svc.containers.get(req.container_id)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             sock.setblocking(False)
-            # conmon's attach socket: reads give [pipe byte][data], writes are stdin (conmon ctr_stdio.c).
+            # conmon's attach socket: reads give [pipe byte][data], writes are stdin.
             await asyncio.get_running_loop().sock_connect(sock, os.path.join(rec.bundle, "attach"))
         except (CriError, OSError) as e:
             await self._finish(ws, proto, -1, f"cannot attach: {e}")
@@ -291,7 +284,8 @@ class StreamServer:
                 data = await loop.sock_recv(sock, 32769)
                 if not data:
                     return
-                ch = data[0]
+                # conmon numbers its pipes 1 stdin, 2 stdout, 3 stderr; the channel protocol uses 0, 1 and 2.
+                ch = {2: STDOUT, 3: STDERR}.get(data[0])
                 if (ch == STDOUT and req.stdout) or (ch == STDERR and req.stderr):
                     await ws.send_bytes(bytes([ch]) + data[1:])
 
@@ -380,17 +374,6 @@ class StreamServer:
                 os.close(target)
         s.setblocking(False)
         return s
-
-
-def _recv_fd(conn: socket.socket) -> int:
-    conn.setblocking(True)
-    fds = array.array("i")
-    _msg, ancdata, _flags, _addr = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-            return int(fds[0])
-    raise CriError("the runtime sent no terminal over the console socket")
 
 
 def _write_all(fd: int, data: bytes) -> None:
