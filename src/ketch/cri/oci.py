@@ -129,10 +129,11 @@ class OciRuntime:
                         limit: int) -> ExecResult:
         """Run ``process`` in ``cid``; output past ``limit`` bytes per stream is cut (kubelet's 16 MiB cap)."""
         path = os.path.join(tmpdir, f"exec-{cid}-{os.urandom(4).hex()}.json")
+        pid_file = path[:-len(".json")] + ".pid"
         write_atomic(path, json.dumps(process).encode(), 0o600, durable=False)
         try:
             p = await asyncio.create_subprocess_exec(
-                *self._argv("exec", "--process", path, cid),
+                *self._argv("exec", "--pid-file", pid_file, "--process", path, cid),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
@@ -147,6 +148,9 @@ class OciRuntime:
             try:
                 out, err = await asyncio.wait_for(collect(), timeout)
             except TimeoutError:
+                # Kill the command itself (the runtime cannot forward SIGKILL), then the runtime.
+                with contextlib.suppress(OSError, ValueError), open(pid_file) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 await p.wait()
@@ -154,8 +158,9 @@ class OciRuntime:
                                        f"{timeout}s") from None
             return ExecResult(p.returncode if p.returncode is not None else -1, out, err)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            for f in (path, pid_file):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f)
 
     def exit_status(self, cid: str) -> tuple[int, int] | None:
         """(exit code, time of exit in ns) from conmon's exit file, or None while running."""

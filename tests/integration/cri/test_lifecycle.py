@@ -110,9 +110,12 @@ def test_exec_sync_output_exit_code_and_timeout(cri: tuple[str, CriClient, Daemo
         r = c.exec_sync(cid, ["sh", "-c", "echo $GREETING; echo err >&2; exit 3"])
         assert (r.stdout, r.stderr, r.exit_code) == (b"hi\n", b"err\n", 3)
         with pytest.raises(grpc.RpcError) as e:
-            c.exec_sync(cid, ["sleep", "30"], timeout=1)
+            c.exec_sync(cid, ["sleep", "31"], timeout=1)
         if name == "ketchd":
             assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            # The timed-out command is gone, not left running in the container.
+            ps = c.exec_sync(cid, ["ps", "-o", "args"]).stdout.decode()
+            assert "sleep 31" not in ps
     finally:
         _teardown(c, pod)
 
