@@ -1,0 +1,99 @@
+"""TLS per host from hosts.toml (CA bundle, skip_verify), and retries of transient failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from client_helpers import FakeRegistry, repository
+from registry_helpers import ServerThread
+
+from ketch._common.digest import Digest
+from ketch.image.platform import select_manifest
+from ketch.image.store import ImageStore
+from ketch.registry.client import ConnectError, ResponseError, pull
+from ketch.registry.server import RegistryConfig
+
+_CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+
+
+def _select(read, target):  # type: ignore[no-untyped-def]
+    return select_manifest(read, target).descriptor
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    from ketch.registry.server.run import ssl_context
+
+    server = ServerThread(
+        RegistryConfig(root=str(tmp_path / "root"), access_log=False),
+        ssl_context=ssl_context(str(cert), str(key)),
+    ).start()
+    yield server, cert
+    server.stop()
+
+
+def _hosts(tmp_path: Path, domain: str, body: str) -> Path:
+    d = tmp_path / "certs.d" / domain
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "hosts.toml").write_text(body)
+    return tmp_path / "certs.d"
+
+
+def test_tls_with_a_configured_ca_and_with_skip_verify(tls_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, cert = tls_server
+    domain = f"127.0.0.1:{server.port}"
+    hosts = _hosts(tmp_path / "a", domain, f'server = "https://{domain}"\nca = "{cert}"\n')
+    assert repository(domain, "x/y", tmp_path, hosts_dir=hosts).blob_size(Digest.from_bytes(b"")) is None
+    hosts = _hosts(tmp_path / "b", domain, f'server = "https://{domain}"\n')
+    with pytest.raises(ConnectError, match="certificate verify failed"):
+        repository(domain, "x/y", tmp_path, hosts_dir=hosts, retries=0).tags()
+    hosts = _hosts(tmp_path / "c", domain, f'server = "https://{domain}"\nskip_verify = true\n')
+    with pytest.raises(ResponseError) as e:  # reached: the repository does not exist
+        repository(domain, "x/y", tmp_path, hosts_dir=hosts).tags()
+    assert e.value.status == 404
+
+
+def test_transient_503s_are_retried(tmp_path: Path) -> None:
+    fake = FakeRegistry().start()
+    try:
+        fake.add_image("v1", _CONFIG, [os.urandom(1000)])
+        fake.unavailable = 3
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        result = pull(repository(fake.domain, "busy/image", tmp_path), "v1", store.content, select=_select)
+        assert result.fetched == 2 and fake.served_503 == 3
+        fake.unavailable = 100
+        with pytest.raises(ResponseError, match="503"):
+            pull(
+                repository(fake.domain, "busy/image", tmp_path, retries=2),
+                "v2",
+                store.content,
+                select=_select,
+            )
+    finally:
+        fake.stop()
