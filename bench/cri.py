@@ -23,6 +23,7 @@ from typing import Any
 
 from ketch.cri.client import CriClient
 from ketch.cri.harness import BUSYBOX, Daemon, containerd_shims_rss_kib, start_containerd, start_ketchd
+from ketch.testing import make_rootfs
 
 STEPS = ["RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
          "StopPodSandbox", "RemovePodSandbox"]
@@ -127,7 +128,7 @@ def main() -> int:
         if name == "containerd" and not shutil.which("containerd"):
             continue
         base = tempfile.mkdtemp(prefix=f"kcri-bench-{name[0]}-", dir="/tmp")
-        d = start(base, **args)  # type: ignore[operator]
+        d = start(base, make_rootfs, **args)  # type: ignore[operator]
         try:
             results[name] = measure(d, n, conc)
         finally:

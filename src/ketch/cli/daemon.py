@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_config(args.config, args.root, args.state)
-        asyncio.run(serve(config, args.listen, runtime_default_seccomp=_runtime_default_seccomp))
+        from ketch.cri.registry_pull import RegistryPuller
+        from ketch.registry.client import SessionOptions
+
+        puller = RegistryPuller(SessionOptions(hosts_dir=config.registry_hosts_dir or None,
+                                               auth_file=config.registry_auth_file or None))
+        asyncio.run(serve(config, args.listen, puller=puller, runtime_default_seccomp=_runtime_default_seccomp))
     except CriError as e:
         sys.stderr.write(f"ketchd: {e}\n")
         return 2

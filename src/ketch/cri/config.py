@@ -16,6 +16,10 @@
     bin_dirs = ["/usr/lib/cni"]
     subnet = "10.77.0.0/16"            # of the default bridge network written when conf_dir has none
 
+    [registry]                         # PullImage (ketch's registry client)
+    hosts_dir = "/etc/ketch/certs.d"   # mirrors and TLS per registry (hosts.toml)
+    auth_file = ""                     # credentials when a request carries none
+
     [image]
     root = "/var/lib/ketch"            # image store (content, snapshots)
     snapshotter = "overlay"            # or "copy"
@@ -57,6 +61,8 @@ class Config:
     cni_bridge: str = "ketch0"
     image_root: str = ""
     snapshotter: str = "overlay"
+    registry_hosts_dir: str = ""  # hosts.toml directory of the registry client ("" = its default)
+    registry_auth_file: str = ""  # credentials used when a PullImage request carries none
     stream_address: str = "127.0.0.1"
     stream_port: int = 0
 
@@ -143,6 +149,11 @@ def load_config(path: str | None, root: str, state: str) -> Config:
     img = _get(doc, "image", dict, "") or {}
     for key, attr in (("root", "image_root"), ("snapshotter", "snapshotter")):
         v = _get(img, key, str, "image")
+        if v is not None:
+            kw[attr] = v
+    reg = _get(doc, "registry", dict, "") or {}
+    for key, attr in (("hosts_dir", "registry_hosts_dir"), ("auth_file", "registry_auth_file")):
+        v = _get(reg, key, str, "registry")
         if v is not None:
             kw[attr] = v
     stream = _get(doc, "streaming", dict, "") or {}

@@ -7,7 +7,8 @@
     ├── InvalidArgument     a request that can never succeed as written  -> INVALID_ARGUMENT
     ├── AlreadyExists       a name already reserved by another object    -> ALREADY_EXISTS
     ├── FailedPrecondition  right request, wrong state (pod not ready)   -> FAILED_PRECONDITION
-    ├── Unavailable         a dependency is missing (no registry puller) -> UNAVAILABLE
+    ├── PermissionDenied    a registry refused the credentials           -> PERMISSION_DENIED
+    ├── Unavailable         a dependency is missing or unreachable       -> UNAVAILABLE
     ├── DeadlineExceeded    a wait ran out of time                       -> DEADLINE_EXCEEDED
     └── ExternalError       a program ketchd ran failed (runtime, CNI)   -> INTERNAL
 """
@@ -22,6 +23,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "PermissionDenied",
     "Unavailable",
 ]
 
@@ -43,6 +45,10 @@ class AlreadyExists(CriError):
 
 
 class FailedPrecondition(CriError):
+    pass
+
+
+class PermissionDenied(CriError):
     pass
 
 

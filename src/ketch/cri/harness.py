@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ketch.cri.client import CriClient
@@ -76,10 +77,9 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def build_images(store_root: str) -> ImageStore:
-    """The test images, built offline from Debian's busybox-static (ketch.testing.make_rootfs)."""
-    from ketch.testing import make_rootfs
-
+def build_images(store_root: str, make_rootfs: Callable[[str], str]) -> ImageStore:
+    """The test images, built offline by ``make_rootfs`` (``ketch.testing.make_rootfs``: Debian's
+    busybox-static), which the caller hands in (the cri package does not import the test kit)."""
     store = ImageStore(store_root)
     with tempfile.TemporaryDirectory(prefix="kcri-img-") as tmp:
         rootfs = make_rootfs(os.path.join(tmp, "rootfs"))
@@ -119,13 +119,13 @@ def _wait_socket(d: Daemon, deadline: float = 60) -> None:
         c.wait_ready()
 
 
-def start_ketchd(base: str, *, handler: str = "runc", subnet: str = "10.77.0.0/17", bridge: str = "kcri0",
+def start_ketchd(base: str, make_rootfs: Callable[[str], str], *, handler: str = "runc", subnet: str = "10.77.0.0/17", bridge: str = "kcri0",
                  extra_config: str = "") -> Daemon:
     """ketchd on ``base`` (images built there on first use); ``handler`` is the default runtime handler."""
     root, state = os.path.join(base, "root"), os.path.join(base, "state")
     image_root = os.path.join(root, "image")
     if not os.path.exists(os.path.join(image_root, "images.json")):
-        build_images(image_root)
+        build_images(image_root, make_rootfs)
     conf_dir = os.path.join(base, "net.d")
     if not os.path.isdir(conf_dir):
         _conflist(os.path.join(conf_dir, "10-kcri.conflist"), "kcri", bridge, subnet,
@@ -153,7 +153,7 @@ def start_ketchd(base: str, *, handler: str = "runc", subnet: str = "10.77.0.0/1
     return d
 
 
-def start_containerd(base: str, *, subnet: str = "10.77.128.0/17", bridge: str = "kcri1") -> Daemon:
+def start_containerd(base: str, make_rootfs: Callable[[str], str], *, subnet: str = "10.77.128.0/17", bridge: str = "kcri1") -> Daemon:
     """containerd 1.6+ with its CRI plugin on ``base``, CNI from /usr/lib/cni, the pause image imported."""
     root, state = os.path.join(base, "root"), os.path.join(base, "state")
     conf_dir = os.path.join(base, "net.d")
@@ -195,10 +195,21 @@ state = "{state}"
     _wait_socket(d)
     archive = os.path.join(base, "images.tar")
     if not os.path.exists(archive):
-        store = build_images(os.path.join(base, "ketch-images"))
+        store = build_images(os.path.join(base, "ketch-images"), make_rootfs)
         export_docker_archive(store, [BUSYBOX, BUSYBOX_USR1, PAUSE], archive)
     subprocess.run(["ctr", "-a", sock, "-n", "k8s.io", "images", "import", "--no-unpack", archive], check=True,
                    capture_output=True)
+    # The CRI plugin learns of imported images from containerd's events: wait until it sees them all.
+    from ketch.cri.client import pb
+
+    with d.client() as c:
+        end = time.monotonic() + 30
+        for name in (BUSYBOX, BUSYBOX_USR1, PAUSE):
+            while not c.call("ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=name)),
+                             image=True).HasField("image"):
+                if time.monotonic() > end:
+                    raise RuntimeError(f"containerd's CRI does not list {name} after the import")
+                time.sleep(0.05)
     return d
 
 

@@ -158,9 +158,9 @@ class OciRuntime:
                                        f"{timeout}s") from None
             return ExecResult(p.returncode if p.returncode is not None else -1, out, err)
         finally:
-            for f in (path, pid_file):
+            for leftover in (path, pid_file):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f)
+                    os.unlink(leftover)
 
     def exit_status(self, cid: str) -> tuple[int, int] | None:
         """(exit code, time of exit in ns) from conmon's exit file, or None while running."""

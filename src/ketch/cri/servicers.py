@@ -34,6 +34,7 @@ _CODES: list[tuple[type[E.CriError], grpc.StatusCode]] = [
     (E.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (E.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (E.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (E.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (E.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (E.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (E.ExternalError, grpc.StatusCode.INTERNAL),

@@ -11,6 +11,7 @@ import pytest
 
 from ketch.cri.client import CriClient
 from ketch.cri.harness import Daemon, start_containerd, start_ketchd
+from ketch.testing import make_rootfs
 from ketch.testing.peers import require
 
 TOOLS = ("conmon", "runc", "unshare", "nsenter")
@@ -35,7 +36,7 @@ def _cleanup(d: Daemon) -> None:
 def ketchd() -> Iterator[Daemon]:
     require(*TOOLS)
     base = _base("k")
-    d = start_ketchd(base)
+    d = start_ketchd(base, make_rootfs)
     yield d
     _cleanup(d)
     shutil.rmtree(base, ignore_errors=True)
@@ -45,7 +46,7 @@ def ketchd() -> Iterator[Daemon]:
 def containerd() -> Iterator[Daemon]:
     require(*TOOLS, "containerd", "ctr", "containerd-shim-runc-v2")
     base = _base("c")
-    d = start_containerd(base)
+    d = start_containerd(base, make_rootfs)
     yield d
     _cleanup(d)
     shutil.rmtree(base, ignore_errors=True)
