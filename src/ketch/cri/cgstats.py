@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["CGROUP_ROOT", "CgroupUsage", "cgroup_dirs", "oom_killed", "read_usage", "remove_cgroup"]
+__all__ = ["CGROUP_ROOT", "CgroupUsage", "cgroup_dirs", "is_v2", "oom_killed", "read_usage", "rel_path", "remove_cgroup"]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer", "cpuset", "hugetlb",
@@ -27,7 +27,7 @@ class CgroupUsage:
     pids: int | None = None
 
 
-def _is_v2() -> bool:
+def is_v2() -> bool:
     return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
 
 
@@ -52,7 +52,7 @@ def _read_kv(path: str) -> dict[str, int]:
     return out
 
 
-def _rel(path: str) -> str:
+def rel_path(path: str) -> str:
     p = os.path.normpath("/" + path).lstrip("/")
     if p.startswith(".."):
         raise ValueError(f"cgroup path {path!r} escapes the hierarchy")
@@ -60,9 +60,9 @@ def _rel(path: str) -> str:
 
 
 def read_usage(cgroup_path: str) -> CgroupUsage:
-    rel = _rel(cgroup_path)
+    rel = rel_path(cgroup_path)
     now = time.time_ns()
-    if _is_v2():
+    if is_v2():
         d = os.path.join(CGROUP_ROOT, rel)
         cpu = _read_kv(os.path.join(d, "cpu.stat")).get("usage_usec")
         stat = _read_kv(os.path.join(d, "memory.stat"))
@@ -91,18 +91,18 @@ def read_usage(cgroup_path: str) -> CgroupUsage:
 
 def oom_killed(cgroup_path: str) -> bool:
     """Did the kernel OOM-kill a task of this cgroup (v1 memory.oom_control, v2 memory.events)?"""
-    rel = _rel(cgroup_path)
-    if _is_v2():
+    rel = rel_path(cgroup_path)
+    if is_v2():
         return _read_kv(os.path.join(CGROUP_ROOT, rel, "memory.events")).get("oom_kill", 0) > 0
     return _read_kv(os.path.join(CGROUP_ROOT, "memory", rel, "memory.oom_control")).get("oom_kill", 0) > 0
 
 
 def cgroup_dirs(cgroup_path: str) -> list[str]:
     """Every directory of this cgroup path that exists, across the mounted hierarchies."""
-    rel = _rel(cgroup_path)
+    rel = rel_path(cgroup_path)
     if not rel:
         return []
-    if _is_v2():
+    if is_v2():
         cands = [os.path.join(CGROUP_ROOT, rel)]
     else:
         cands = [os.path.join(CGROUP_ROOT, c, rel) for c in _V1_CONTROLLERS]

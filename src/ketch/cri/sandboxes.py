@@ -30,6 +30,7 @@ from ketch.cri.config import Config
 from ketch.cri.errors import CriError, FailedPrecondition, InvalidArgument, NotFound
 from ketch.cri.labels import match_id, match_labels
 from ketch.cri.names import NameRegistry, check_metadata_name
+from ketch.cri.podcgroup import apply_pod_limits
 from ketch.cri.store import RecordStore, SandboxRecord
 from ketch.linux.mount import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2
 
@@ -251,6 +252,16 @@ class SandboxManager:
             except FileNotFoundError:
                 body = b""
         write_atomic(os.path.join(d, "resolv.conf"), body)
+
+    async def update_resources(self, sid: str, resources: pb.LinuxContainerResources) -> None:
+        """UpdatePodSandboxResources: the pod-level limits kubelet computes (sum of containers + overhead)."""
+        rec = self.get(sid)
+        if rec.state != "ready":
+            raise FailedPrecondition(f"pod sandbox {rec.id} is not ready")
+        async with self.lock(rec.id):
+            apply_pod_limits(rec.cgroup_parent, memory=resources.memory_limit_in_bytes,
+                             cpu_shares=resources.cpu_shares, cpu_quota=resources.cpu_quota,
+                             cpu_period=resources.cpu_period)
 
     def etc_files(self, rec: SandboxRecord) -> dict[str, str]:
         return {f"/etc/{n}": os.path.join(rec.dir, n) for n in ("hostname", "hosts", "resolv.conf")

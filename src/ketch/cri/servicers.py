@@ -268,7 +268,8 @@ class RuntimeServicer(pbg.RuntimeServiceServicer):
     @rpc
     async def UpdatePodSandboxResources(self, request: pb.UpdatePodSandboxResourcesRequest, context: Any
                                         ) -> pb.UpdatePodSandboxResourcesResponse:
-        self.svc.sandboxes.get(request.pod_sandbox_id)  # NotFound for unknown pods; no pod-level cgroup limits
+        res = request.resources if request.HasField("resources") else request.overhead
+        await self.svc.sandboxes.update_resources(request.pod_sandbox_id, res)
         return pb.UpdatePodSandboxResourcesResponse()
 
     # containers

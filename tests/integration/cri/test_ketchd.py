@@ -336,3 +336,59 @@ def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
+
+
+def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> None:
+    import json
+
+    pcfg = k.pod_config("limits", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("busy", BUSYBOX, [
+            "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done"], memory=64 << 20), pcfg)
+        k.start(cid)
+        info = k.call("ContainerStatus", pb.ContainerStatusRequest(container_id=cid, verbose=True)).info
+        cgroup = json.loads(info["info"])["cgroupsPath"]
+        limit_file = f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+        with open(limit_file) as f:
+            assert int(f.read()) == 64 << 20
+        k.call("UpdateContainerResources", pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20, cpu_shares=256)))
+        with open(limit_file) as f:
+            assert int(f.read()) == 96 << 20
+        st = k.status(cid)
+        assert st.resources.linux.memory_limit_in_bytes == 96 << 20 and st.resources.linux.cpu_shares == 256
+
+        parent = json.loads(k.pod_status(pod, verbose=True).info["info"])["cgroupParent"]
+        k.call("UpdatePodSandboxResources", pb.UpdatePodSandboxResourcesRequest(
+            pod_sandbox_id=pod, resources=pb.LinuxContainerResources(memory_limit_in_bytes=200 << 20)))
+        with open(f"/sys/fs/cgroup/memory{parent}/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 200 << 20
+
+        stats = k.call("PodSandboxStats", pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
+        assert stats.attributes.id == pod and stats.linux.memory.working_set_bytes.value > 0
+        assert [c.attributes.id for c in stats.linux.containers] == [cid]
+        listed = k.call("ListPodSandboxStats", pb.ListPodSandboxStatsRequest(
+            filter=pb.PodSandboxStatsFilter(id=pod))).stats
+        assert [s.attributes.id for s in listed] == [pod]
+        metrics = k.call("ListPodSandboxMetrics", pb.ListPodSandboxMetricsRequest()).pod_metrics
+        mine = next(m for m in metrics if m.pod_sandbox_id == pod)
+        names = {m.name for m in mine.container_metrics[0].metrics}
+        assert "container_memory_working_set_bytes" in names
+
+        # Log rotation as kubelet does it: rename, then ReopenContainerLog; new lines go to a new file.
+        log = os.path.join(logdir, "busy.log")
+        _until(lambda: os.path.getsize(log) > 0, "log lines")
+        os.rename(log, log + ".1")
+        k.call("ReopenContainerLog", pb.ReopenContainerLogRequest(container_id=cid))
+        _until(lambda: os.path.exists(log) and os.path.getsize(log) > 0, "the reopened log")
+        with open(log + ".1") as old, open(log) as new:
+            last_old = int(old.read().splitlines()[-1].split()[-1])
+            first_new = int(new.read().splitlines()[0].split()[-1])
+        assert first_new > last_old
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+    with pytest.raises(grpc.RpcError) as e:
+        k.call("ReopenContainerLog", pb.ReopenContainerLogRequest(container_id=cid))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
