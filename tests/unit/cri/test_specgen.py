@@ -218,3 +218,16 @@ def test_devices_and_annotations() -> None:
     assert ann["a"] == "b" and ann["io.kubernetes.cri.sandbox-id"] == "s" * 64
     assert "hostname" not in spec  # the pod's UTS namespace carries it
     validate_config(spec)
+
+
+def test_pod_cgroup_limit_conversions() -> None:
+    from ketch.cri.podcgroup import apply_pod_limits, shares_to_weight
+
+    assert shares_to_weight(2) == 1 and shares_to_weight(262144) == 10000 and shares_to_weight(1024) == 39
+    with pytest.raises(InvalidArgument, match="negative"):
+        apply_pod_limits("/ketch/x", memory=-1)
+    with pytest.raises(InvalidArgument, match="root cgroup"):
+        apply_pod_limits("/", memory=1 << 20)
+    from ketch.cri.cgstats import rel_path
+
+    assert rel_path("/../../kubepods/pod1") == "kubepods/pod1"  # rooted: ".." cannot leave the hierarchy
