@@ -131,8 +131,23 @@ class ContainerManager:
         for rec in recs:
             self.containers[rec.id] = rec
             self.names.reserve(rec.name, rec.id)
-            self.poll_exit(rec)
+            if not self.poll_exit(rec) and rec.state == "running" and not self._monitor_alive(rec):
+                # conmon died (killed, or the host rebooted) without writing an exit status: the container
+                # cannot be running any more, and its exit code is unknown.
+                rec.state, rec.exit_code, rec.finished_at = "exited", 255, time.time_ns()
+                rec.reason, rec.message = "Error", "container monitor exited without recording a status"
+                self.store.save(rec)
         return bad
+
+    @staticmethod
+    def _monitor_alive(rec: ContainerRecord) -> bool:
+        try:
+            with open(os.path.join(rec.bundle, "persist", "conmon.pid")) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return os.path.basename(f.read().split(b"\0")[0]) == b"conmon"
+        except (OSError, ValueError):
+            return False
 
     # -- lookups ----------------------------------------------------------------------------------------
 

@@ -59,11 +59,31 @@ class ImageManager:
         self.store = ImageStore(root)
         self.snapshots: Snapshotter = OverlaySnapshotter(root) if snapshotter == "overlay" else CopySnapshotter(root)
         self.puller = puller
+        # Loaded images by the digest their name points at: content-addressed, so never stale. Only
+        # complete images are cached (load_image checked every layer is present).
+        self._loaded: dict[str, Image] = {}
 
     # -- lookups ----------------------------------------------------------------------------------------
 
     def _load(self, rec: ImageRecord) -> Image:
-        return load_image(self.store.content, rec.target)
+        key = str(rec.target.digest)
+        img = self._loaded.get(key)
+        if img is None or not self._present(img):
+            img = load_image(self.store.content, rec.target)
+            if len(self._loaded) > 4096:
+                self._loaded.clear()
+            self._loaded[key] = img
+        return img
+
+    def _present(self, img: Image) -> bool:
+        # Garbage collection may have removed the content since: check the cheap way (the config blob).
+        from ketch.image.errors import BlobNotFound
+
+        try:
+            self.store.content.info(img.manifest.config.digest)
+        except BlobNotFound:
+            return False
+        return True
 
     def _groups(self) -> dict[str, tuple[Image, list[ImageRecord]]]:
         groups: dict[str, tuple[Image, list[ImageRecord]]] = {}

@@ -60,8 +60,15 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
             quitter = c.create(pod, c.container_config("quitter", BUSYBOX, [
                 "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo bye; exit 5"]), pcfg)
             c.start(quitter)
+            orphan = c.create(pod, c.container_config("orphan", BUSYBOX, ["sleep", "600"]), pcfg)
+            c.start(orphan)
             pid = c.status(ticker, verbose=True)
         d.stop()
+        # While ketchd is down, one container loses its monitor (SIGKILL) and then dies: nobody records it.
+        runc_root = os.path.join(base, "state", "runtime", "runc")
+        with open(os.path.join(base, "state", "bundles", orphan, "persist", "conmon.pid")) as f:
+            os.kill(int(f.read()), 9)
+        subprocess.run(["runc", "--root", runc_root, "kill", orphan, "KILL"], check=True)
         # ketchd is down: the containers are not, and one of them ends meanwhile.
         subprocess.run(["runc", "--root", os.path.join(base, "state", "runtime", "runc"), "exec", quitter,
                         "touch", "/tmp/go"], check=True)
@@ -76,6 +83,9 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
             q = c.status(quitter)
             assert (q.state, q.exit_code, q.reason) == (pb.CONTAINER_EXITED, 5, "Error")
             assert q.finished_at > q.started_at
+            o = c.status(orphan)
+            assert (o.state, o.exit_code, o.reason) == (pb.CONTAINER_EXITED, 255, "Error")
+            assert "monitor" in o.message
             _until(lambda: os.path.getsize(os.path.join(logdir, "ticker.log")) > before, "more log lines")
             with open(os.path.join(logdir, "quitter.log")) as f:
                 assert f.read().rstrip().endswith("stdout F bye")
