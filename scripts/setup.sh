@@ -9,9 +9,10 @@ APT_PACKAGES=(
   busybox-static          # offline test images
   python3-venv python3-dev
   libseccomp2 libarchive13
-  iproute2 iptables procps util-linux kmod
+  iproute2 iptables procps util-linux kmod time
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
+  openssl curl            # TLS test certificates (registry, client), benchmarks
 )
 
 need_apt=0
@@ -30,4 +31,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# byte-compile now (a runtime call should never compile), and give ketch-runtime its fast launcher
+.venv/bin/python -m compileall -q src >/dev/null
+.venv/bin/python -m ketch.cli.launcher >/dev/null
 echo "setup: ketch installed in $(pwd)/.venv"

@@ -25,8 +25,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "registry.api": ("_common", "spec"),
     "registry.client": ("_common", "spec", "registry.api"),
     "registry": ("_common", "spec", "registry.api", "registry.client"),
+    # cri.harness (the daemons for tests and benchmarks) builds its images with the test kit
+    "cri.harness": ("_common", "linux", "spec", "image", "registry.client", "registry.api", "cri", "testing"),
     "cri": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
-    "testing": ("_common", "spec", "linux"),
+    "testing": ("_common", "spec", "linux", "image", "runtime"),
     "cli": ("",),  # anything
     "": ("",),  # ketch/__init__.py
 }

@@ -119,10 +119,7 @@ def _selector(platform: Any) -> Callable[[Callable[[Any], bytes], Any], Any]:
     from ketch.image.platform import select_manifest
 
     def select(read: Callable[[Any], bytes], target: Any) -> Any:
-        chosen = select_manifest(read, target, platform).descriptor
-        if chosen.platform is None:
-            return chosen
-        return chosen
+        return select_manifest(read, target, platform).descriptor
 
     return select
 
@@ -172,7 +169,7 @@ class _PipelinedUnpack:
                     return  # not an image config (an artifact): nothing to unpack
                 if len(config.rootfs.diff_ids) != len(manifest.layers):
                     return  # load_image reports this mismatch when the image is used
-                image: Any = Image(mdesc, mdesc, manifest, config)
+                image: Any = Image(target=mdesc, manifest_descriptor=mdesc, manifest=manifest, config=config)
                 self.images[key] = image
                 for digest in self.arrived.pop(key, set()):
                     self._submit(image, digest)

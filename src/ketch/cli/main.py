@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("ketch.cli.distribution.pull", "pull an image from a registry"),
     "push": ("ketch.cli.distribution.push", "push an image to a registry"),
     "referrers": ("ketch.cli.distribution.referrers", "list artifacts referring to an image"),
+    "registry": ("ketch.cli.registry", "run an OCI distribution registry: serve, gc"),
     "rmi": ("ketch.cli.distribution.rmi", "remove images (ketch image rm)"),
     "tag": ("ketch.cli.distribution.tag", "give an image another name (ketch image tag)"),
     "tags": ("ketch.cli.distribution.tags", "list a repository's tags"),

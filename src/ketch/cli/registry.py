@@ -58,11 +58,10 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr,
     )
     if args.command == "gc":
-        from ketch.registry.storage import RegistryStore
-        from ketch.registry.storage.driver import FilesystemDriver
+        from ketch.registry.server.app import open_store
         from ketch.registry.storage.gc import collect_garbage
 
-        store = RegistryStore(FilesystemDriver(config.root))
+        store = open_store(config)
         grace = config.gc.grace if args.grace is None else args.grace
         result = collect_garbage(
             store,
@@ -87,3 +86,8 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def run(args: list[str], options: object) -> int:
+    """``ketch registry ...``: the registry keeps its own --root (its storage), not the image store's."""
+    return main(args)

@@ -70,7 +70,8 @@ class OciRuntime:
         r, w = os.pipe()
         try:
             env = dict(os.environ, _OCI_SYNCPIPE=str(w))
-            res = await run(argv, env=env, pass_fds=(w,), timeout=timeout, new_session=True)
+            # cwd: conmon drops an "oom" marker in its working directory after an OOM kill.
+            res = await run(argv, env=env, pass_fds=(w,), timeout=timeout, new_session=True, cwd=persist_dir)
         finally:
             os.close(w)
         try:

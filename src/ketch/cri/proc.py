@@ -36,6 +36,7 @@ async def run(
     timeout: float | None = None,
     pass_fds: Sequence[int] = (),
     new_session: bool = False,
+    cwd: str | None = None,
 ) -> Completed:
     """Run ``argv`` to completion; on timeout the program is killed and DeadlineExceeded raised."""
     try:
@@ -47,6 +48,7 @@ async def run(
             env=dict(env) if env is not None else None,
             pass_fds=tuple(pass_fds),
             start_new_session=new_session,
+            cwd=cwd,
         )
     except OSError as e:
         raise ExternalError(f"cannot run {argv[0]}: {e.strerror}") from None

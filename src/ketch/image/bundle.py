@@ -54,7 +54,8 @@ def unpack_bundle(
         unpack_rootfs(content, image, partial)
         config = runtime_config(image.config, partial, terminal=terminal, args=args)
         os.rename(partial, os.path.join(bundle, "rootfs"))
-        write_atomic(os.path.join(bundle, "config.json"), dumps_pretty(config))
+        # not fsynced: nor is the rootfs; a bundle is scratch state rebuilt from the store
+        write_atomic(os.path.join(bundle, "config.json"), dumps_pretty(config), durable=False)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(os.path.join(bundle, "rootfs"), ignore_errors=True)

@@ -47,7 +47,7 @@ def reachable(store: ImageStore) -> tuple[set[Digest], set[Digest]]:
 
     for record in store.images():
         try:
-            for desc in walk(read, record.target):
+            for desc in walk(read, record.target, partial_indexes=True):
                 blobs.add(desc.digest)
                 if desc.media_type in CONFIG_MEDIA_TYPES:
                     try:

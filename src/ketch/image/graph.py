@@ -1,10 +1,10 @@
-"""Walking the blobs an image reaches: index -> manifests -> config, layers (and subjects' referrers no)."""
+"""Walking the blobs an image reaches: index -> manifests -> config and layers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from ketch.image.errors import InvalidImage
+from ketch.image.errors import BlobNotFound, InvalidImage
 from ketch.spec.image import (
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
@@ -19,23 +19,31 @@ __all__ = ["walk"]
 _MAX_DEPTH = 8
 
 
-def walk(read: Callable[[Descriptor], bytes], root: Descriptor, *, depth: int = 0) -> Iterator[Descriptor]:
-    """Every descriptor reachable from ``root`` (itself first), children before going deeper.
+def walk(
+    read: Callable[[Descriptor], bytes], root: Descriptor, *, partial_indexes: bool = False, depth: int = 0
+) -> list[Descriptor]:
+    """Every descriptor reachable from ``root``, ``root`` first.
 
-    Blobs of unknown media types are leaves. The manifest's ``subject`` is not followed: it points at another
-    image that this one describes, which is not part of it.
+    Indexes and manifests are read (so they must be present); configs and layers are listed, not read. Blobs
+    of unknown media types are leaves. A manifest's ``subject`` is not followed: it is another image this one
+    describes, not part of it. ``partial_indexes`` skips the entries of an index whose document is absent, as
+    in exports that carry a multi-platform index but one platform's content only.
     """
-    yield root
     if depth > _MAX_DEPTH:
         raise InvalidImage(f"{root.digest}: indexes nested deeper than {_MAX_DEPTH}")
+    out = [root]
     try:
         if root.media_type in INDEX_MEDIA_TYPES:
             index = Index.parse(read(root))
             for child in index.manifests:
-                yield from walk(read, child, depth=depth + 1)
+                try:
+                    out += walk(read, child, partial_indexes=partial_indexes, depth=depth + 1)
+                except BlobNotFound:
+                    if not partial_indexes:
+                        raise
         elif root.media_type in MANIFEST_MEDIA_TYPES:
             manifest = Manifest.parse(read(root))
-            yield manifest.config
-            yield from manifest.layers
+            out += [manifest.config, *manifest.layers]
     except ImageSpecError as e:
         raise InvalidImage(f"{root.media_type} {root.digest}: {e}") from None
+    return out

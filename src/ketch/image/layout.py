@@ -76,13 +76,14 @@ def read_layout(path: str) -> Index:
 
 def copy_image(src: ContentStore, dst: LocalContentStore, root: Descriptor) -> int:
     """Copy every blob reachable from ``root`` (children first, so a present parent implies its children);
-    returns how many blobs were copied."""
+    returns how many blobs were copied. An index entry whose manifest ``src`` lacks is skipped (exports of
+    one platform of a multi-platform image); a manifest's config and layers must all be there."""
     copied = 0
 
     def read(d: Descriptor) -> bytes:
         return read_verified(src, d)
 
-    descs = list(walk(read, root))
+    descs = walk(read, root, partial_indexes=True)
     for desc in reversed(descs):
         if dst.has(desc.digest):
             continue

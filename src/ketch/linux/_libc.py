@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 __all__ = ["NR", "check", "libc", "syscall"]
 
@@ -24,8 +23,10 @@ _NUMBERS = {
     "pidfd_send_signal": (424, 424),
     "pidfd_getfd": (438, 438),
     "keyctl": (250, 219),
+    "ioprio_set": (251, 30),
+    "sched_setattr": (314, 274),
 }
-_ARCH = platform.machine()
+_ARCH = os.uname().machine
 _INDEX = {"x86_64": 0, "aarch64": 1}.get(_ARCH)
 if _INDEX is None:  # pragma: no cover - other arches are not supported yet
     raise ImportError(f"ketch.linux supports x86_64 and aarch64, not {_ARCH}")

@@ -62,10 +62,9 @@ _ELF_MACHINE = {"x86_64": 0x3E, "aarch64": 0xB7}
 
 def exec_stub(machine: str | None = None) -> bytes:
     """A minimal static ELF executable for this machine that execs its argv[0] (see ``_STUB_CODE``)."""
-    import platform
     import struct
 
-    arch = machine or platform.machine()
+    arch = machine or os.uname().machine
     code = _STUB_CODE[arch]
     base = 0x400000
     header_size = 64 + 56

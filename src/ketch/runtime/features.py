@@ -3,11 +3,13 @@ an entry is listed once the code behind it exists and is tested."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ketch.runtime.rootfs.mounts import _FLAGS, PROPAGATION
 from ketch.spec.runtime import NAMESPACE_TYPES
 from ketch.spec.runtime_caps import CAPABILITY_NAMES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["features"]
 
@@ -21,6 +23,9 @@ def features() -> dict[str, Any]:
         "selinux": {"enabled": False},
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": False}},
+        "personality": {"domains": ["LINUX", "LINUX32"]},
+        "scheduler": {"enabled": True},
+        "ioPriority": {"enabled": True},
     }
     from ketch.runtime.seccomp.features import LIBSECCOMP_VERSION_ANNOTATION
     from ketch.runtime.seccomp.features import features as seccomp_features

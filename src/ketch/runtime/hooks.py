@@ -10,11 +10,13 @@ and an optional timeout in seconds. What a failure means depends on the hook kin
 from __future__ import annotations
 
 import os
-import signal
 import time
-from typing import Any
 
 from ketch.runtime.errors import HookFailed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["run_hook", "run_hooks"]
 
@@ -54,7 +56,7 @@ def run_hook(hook: dict[str, Any], state_json: bytes, kind: str, index: int) -> 
         if done:
             break
         if deadline is not None and time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, 9)  # SIGKILL
             os.waitpid(pid, 0)
             raise HookFailed(f"hook {name} timed out after {timeout}s")
         time.sleep(0.005)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import resource
-from typing import Any
 
 from ketch.spec.runtime import RLIMITS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["apply_rlimits", "check_rlimits"]
 

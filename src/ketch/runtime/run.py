@@ -7,20 +7,16 @@ pty master back over an internal socket and this process copies between its own 
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable
-from typing import Any
 
+from ketch.linux import signals
 from ketch.runtime.state import StateStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 __all__ = ["run"]
-
-_FORWARDED = tuple(
-    s
-    for s in signal.Signals
-    if s not in (signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH, signal.SIGURG, signal.SIGPIPE)
-)
-
 
 def run(
     store: StateStore,
@@ -60,18 +56,28 @@ def run(
         for w in start(store, container_id):
             warn(w)
         return 0
-    previous = {s: signal.signal(s, lambda signum, frame: _forward(pid, signum)) for s in _FORWARDED}
+    previous = {s: signals.set_handler(s, lambda signum, frame: _forward(pid, signum)) for s in signals.FORWARDABLE}
     try:
         for w in start(store, container_id):
             warn(w)
         status = _proxy_and_wait(master, pid) if master >= 0 else _wait(pid)
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            signals.set_handler(s, h)
     if not keep:
         for w in delete(store, container_id, force=True):
             warn(w)
     return status
+
+
+def wait_for(pid: int, master: int = -1) -> int:
+    """Wait for ``pid`` (re-parented to us), passing signals on and copying the terminal; its exit code."""
+    previous = {s: signals.set_handler(s, lambda signum, frame: _forward(pid, signum)) for s in signals.FORWARDABLE}
+    try:
+        return _proxy_and_wait(master, pid) if master >= 0 else _wait(pid)
+    finally:
+        for s, h in previous.items():
+            signals.set_handler(s, h)
 
 
 def _forward(pid: int, signum: int) -> None:
@@ -108,7 +114,7 @@ def _proxy_and_wait(master: int, pid: int) -> int:
     if stdin_tty:
         tty.setraw(0)
         _copy_winsize(0, master)
-        signal.signal(signal.SIGWINCH, lambda s, f: _copy_winsize(0, master))
+        signals.set_handler(signals.SIGWINCH, lambda s, f: _copy_winsize(0, master))
     try:
         fds = [master, 0]
         status: int | None = None

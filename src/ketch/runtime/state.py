@@ -19,12 +19,15 @@ A failed create removes the directory, so a container either exists whole or not
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from typing import Any
 
+from ketch._common import fastjson
 from ketch._common.atomicio import write_atomic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "STATE_VERSION",
@@ -82,7 +85,7 @@ class StateStore:
         """The stored state, or None if the container does not exist (or is still being created)."""
         try:
             with open(os.path.join(self.dir(container_id), STATE_NAME), "rb") as f:
-                state: dict[str, Any] = json.loads(f.read())
+                state: dict[str, Any] = fastjson.loads(f.read())
         except FileNotFoundError:
             return None
         if state.get("version") != STATE_VERSION:
@@ -91,7 +94,7 @@ class StateStore:
 
     def save(self, state: dict[str, Any]) -> None:
         state["version"] = STATE_VERSION
-        data = json.dumps(state, separators=(",", ":")).encode()
+        data = fastjson.dumps(state).encode()
         write_atomic(os.path.join(self.dir(state["id"]), STATE_NAME), data, 0o600)
 
     def remove(self, container_id: str) -> None:

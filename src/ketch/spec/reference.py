@@ -15,7 +15,6 @@ Normalisation: a first component without ``.`` or ``:`` that is not ``localhost`
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -94,6 +93,8 @@ def _valid_domain(domain: str) -> bool:
             if not rest.startswith(":"):
                 return False
             port = rest[1:]
+        import ipaddress  # only for bracketed hosts; keeps the common path's import light
+
         try:
             ipaddress.IPv6Address(host)
         except ValueError:

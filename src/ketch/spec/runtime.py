@@ -9,7 +9,10 @@ requires of runtimes.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "NAMESPACE_TYPES",
@@ -40,6 +43,16 @@ RLIMITS = {
     "RLIMIT_RTTIME": 15,
 }
 
+SCHED_POLICIES = ("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE")
+SCHED_FLAGS = (
+    "SCHED_FLAG_RESET_ON_FORK",
+    "SCHED_FLAG_RECLAIM",
+    "SCHED_FLAG_DL_OVERRUN",
+    "SCHED_FLAG_KEEP_POLICY",
+    "SCHED_FLAG_KEEP_PARAMS",
+    "SCHED_FLAG_UTIL_CLAMP_MIN",
+    "SCHED_FLAG_UTIL_CLAMP_MAX",
+)
 PROPAGATIONS = ("shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable")
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
@@ -204,6 +217,24 @@ def validate_process(process: Any, field: str = "process") -> dict[str, Any]:
     for key in ("apparmorProfile", "selinuxLabel"):
         if key in process:
             _str(process[key], f"{field}.{key}")
+    if "ioPriority" in process:
+        io = _obj(process["ioPriority"], f"{field}.ioPriority")
+        klass = _str(io.get("class"), f"{field}.ioPriority.class")
+        if klass not in ("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"):
+            raise ConfigError(f"{field}.ioPriority.class", f"unknown class {klass!r}")
+        _int(io.get("priority", 0), f"{field}.ioPriority.priority", 0, 7)
+    if "scheduler" in process:
+        sched = _obj(process["scheduler"], f"{field}.scheduler")
+        policy = _str(sched.get("policy"), f"{field}.scheduler.policy")
+        if policy not in SCHED_POLICIES:
+            raise ConfigError(f"{field}.scheduler.policy", f"unknown policy {policy!r}")
+        for i, flag in enumerate(_strings(sched.get("flags", []), f"{field}.scheduler.flags")):
+            if flag not in SCHED_FLAGS:
+                raise ConfigError(f"{field}.scheduler.flags[{i}]", f"unknown flag {flag!r}")
+        _int(sched.get("nice", 0), f"{field}.scheduler.nice", -20, 19)
+        _int(sched.get("priority", 0), f"{field}.scheduler.priority", 0, 99)
+        for key in ("runtime", "deadline", "period"):
+            _int(sched.get(key, 0), f"{field}.scheduler.{key}", 0)
     result: dict[str, Any] = process
     return result
 
@@ -312,6 +343,12 @@ def _validate_linux(linux: dict[str, Any], cfg: dict[str, Any]) -> None:
     for key in ("maskedPaths", "readonlyPaths"):
         for i, item in enumerate(_strings(linux.get(key, []), f"linux.{key}")):
             _abs_path(item, f"linux.{key}[{i}]")
+    if "personality" in linux:
+        persona = _obj(linux["personality"], "linux.personality")
+        domain = _str(persona.get("domain"), "linux.personality.domain")
+        if domain not in ("LINUX", "LINUX32"):
+            raise ConfigError("linux.personality.domain", f"unknown domain {domain!r} (LINUX or LINUX32)")
+        _strings(persona.get("flags", []), "linux.personality.flags")
     if "rootfsPropagation" in linux:
         prop = _str(linux["rootfsPropagation"], "linux.rootfsPropagation")
         if prop not in PROPAGATIONS:

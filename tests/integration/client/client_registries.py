@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def free_port() -> int:
 class Registry:
     """A registry server process; ``kind`` is ``ketch`` or ``distribution``."""
 
-    def __init__(self, kind: str, workdir: Path) -> None:
+    def __init__(self, kind: str, workdir: Path, extra_toml: str = "") -> None:
         self.kind = kind
+        self.extra_toml = extra_toml
         self.workdir = workdir
         self.port = free_port()
         self.log = workdir / f"{kind}-{self.port}.log"
@@ -69,7 +71,7 @@ class Registry:
             env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         else:
             toml = self.workdir / f"ketch-{self.port}.toml"
-            toml.write_text("access_log = true\n")
+            toml.write_text("access_log = true\n" + self.extra_toml)
             args = [
                 sys.executable,
                 "-m",
@@ -92,6 +94,10 @@ class Registry:
             try:
                 with urllib.request.urlopen(f"http://{self.domain}/v2/", timeout=2):
                     return self
+            except urllib.error.HTTPError as e:
+                if e.code == 401:  # up, and asking for credentials
+                    return self
+                time.sleep(0.05)
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.kind} registry did not come up")

@@ -22,7 +22,7 @@ from ketch.image.platform import host_platform
 from ketch.image.store import ImageStore
 from ketch.spec.image import MT_OCI_INDEX, Descriptor, Index, Platform
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.peer]
 
 
 def ketch(root: Path | str, *args: str) -> int:

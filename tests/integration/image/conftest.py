@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+# helpers shared with the unit tests (crafted layer tars)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "image"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from ketch.image.build import image_from_dir
 from ketch.image.store import ImageStore
 from ketch.spec.image import ContainerConfig
 from ketch.testing import make_rootfs
-
-
-def need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}")
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from image_peers import need
 
 from ketch.cli.main import main
 from ketch.image.store import ImageStore
-from ketch.testing.peers import require as need
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 

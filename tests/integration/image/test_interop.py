@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from image_peers import need
 
 from ketch.image.archive import export_docker_archive, export_oci_archive, import_path
 from ketch.image.bundle import unpack_bundle
@@ -15,7 +16,6 @@ from ketch.image.layout import export_layout
 from ketch.image.resolve import load_image
 from ketch.image.store import ImageStore
 from ketch.testing import make_rootfs
-from ketch.testing.peers import require as need
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
@@ -105,5 +105,18 @@ def test_podman_loads_ketch_archives(store: ImageStore, busybox: str, tmp_path: 
         assert "docker.io/library/busybox:latest" in run(*podman, "load", "-i", str(tmp_path / "docker.tar"))
         images = run(*podman, "images", "--format", "{{.Repository}}:{{.Tag}}")
         assert set(images.split()) >= {"example.com/ns/bb:v1", "docker.io/library/busybox:latest"}
+        # and back: archives podman writes import into ketch and unpack to the same tree
+        for fmt in ("docker-archive", "oci-archive"):
+            out = tmp_path / f"podman-{fmt}.tar"
+            run(*podman, "save", "--format", fmt, "-o", str(out), "example.com/ns/bb:v1")
+            other = ImageStore(str(tmp_path / f"other-{fmt}"), durable=False)
+            (imported,) = import_path(other, str(out), "example.com/ns/bb:v1")
+            image = load_image(other.content, imported.target)
+            assert (
+                image.config.rootfs.diff_ids
+                == load_image(store.content, store.get(busybox).target).config.rootfs.diff_ids
+            )
+            unpack_bundle(other.content, image, str(tmp_path / f"bundle-{fmt}"))
+            assert (tmp_path / f"bundle-{fmt}" / "rootfs" / "bin" / "busybox").is_file()
     finally:
         shutil.rmtree(runroot, ignore_errors=True)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from layer_tars import entry, make_tar
 
 from ketch.image.blobs import put_layer
 from ketch.image.build import new_config, write_image
@@ -22,10 +23,6 @@ from ketch.linux.overlay import MNT_DETACH, umount
 
 pytestmark = [pytest.mark.root]
 
-import sys  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "image"))
-from layer_tars import entry, make_tar  # noqa: E402
 
 BASE = make_tar(
     entry("d", "dir"),
@@ -123,3 +120,11 @@ def test_failed_unpack_leaves_no_layer(store: ImageStore) -> None:
         snap.prepare("c1", store.content, load_image(store.content, store.get("bad").target))
     assert snap.layers() == [] and snap.active() == []
     assert os.listdir(snap.tmp_dir) == []
+
+
+def test_default_snapshotter_is_overlay_as_root(store: ImageStore) -> None:
+    from ketch.image.snapshot import default_snapshotter, overlay_supported
+
+    if not overlay_supported():
+        pytest.skip("no overlayfs here")
+    assert default_snapshotter(store.root).name == "overlay"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import ketch
 
@@ -37,6 +38,8 @@ def sha256(data: bytes) -> str:
 
 
 class RegistryProcess:
+    running: ClassVar[list[RegistryProcess]] = []
+
     def __init__(self, root: Path, *extra: str, port: int | None = None) -> None:
         self.root = root
         self.port = port or free_port()
@@ -62,6 +65,7 @@ class RegistryProcess:
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([*args, *self.extra], env=env, stdout=log, stderr=log)
+        RegistryProcess.running.append(self)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -93,3 +97,12 @@ class RegistryProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+def kill_leftovers() -> None:
+    """Kill the servers a failed test left running (by pid)."""
+    for reg in RegistryProcess.running:
+        if reg.proc is not None and reg.proc.poll() is None:
+            reg.proc.kill()
+            reg.proc.wait()
+    RegistryProcess.running.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -172,3 +173,70 @@ def test_oras_artifact_with_subject_and_referrers(
     out = workdir / "pulled"
     files = client.pull(target=f"{registry.addr}/art/app:sbom", outdir=str(out))
     assert [Path(f).read_text() for f in files] == ['{"packages": ["busybox"]}']
+
+
+def test_skopeo_bearer_token_flow(oci_image: Path, workdir: Path) -> None:
+    """A real client follows the Bearer challenge to the built-in token endpoint with its credentials."""
+    _need("skopeo")
+    import bcrypt
+
+    htpasswd = workdir / "htpasswd"
+    htpasswd.write_text("alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    secret = workdir / "token.key"
+    secret.write_bytes(os.urandom(32).hex().encode())
+    config = workdir / "auth.toml"
+    config.write_text(f'[auth]\nmode = "token"\nhtpasswd = "{htpasswd}"\nsecret_file = "{secret}"\n')
+    reg = RegistryProcess(workdir / "auth-root", "--config", str(config)).start()
+    try:
+        ref = f"docker://{reg.addr}/alice/bb:v1"
+        _run(
+            "skopeo",
+            "copy",
+            "--dest-creds",
+            "alice:pw",
+            "--dest-tls-verify=false",
+            f"oci:{oci_image}:v1",
+            ref,
+        )
+        info = json.loads(_run("skopeo", "inspect", "--creds", "alice:pw", "--tls-verify=false", ref))
+        assert info["Digest"] == _manifest_digest(oci_image)
+        for creds in (["--creds", "alice:wrong"], []):
+            r = subprocess.run(
+                ["skopeo", "inspect", *creds, "--tls-verify=false", ref],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert r.returncode != 0
+            assert "unauthorized" in r.stderr or "denied" in r.stderr
+    finally:
+        assert reg.stop() == 0
+
+
+def test_podman_with_htpasswd_basic_auth(oci_image: Path, workdir: Path) -> None:
+    _need("podman", "skopeo")
+    import bcrypt
+
+    htpasswd = workdir / "basic.htpasswd"
+    htpasswd.write_text("bob:" + bcrypt.hashpw(b"builder", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    config = workdir / "basic.toml"
+    config.write_text(f'[auth]\nmode = "htpasswd"\nhtpasswd = "{htpasswd}"\n')
+    reg = RegistryProcess(workdir / "basic-root", "--config", str(config)).start()
+    podman = [
+        "podman", "--root", str(workdir / "proot2"), "--runroot", str(workdir / "prun2"),
+        "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+    ]  # fmt: skip
+    try:
+        _run("skopeo", "copy", "--dest-creds", "bob:builder", "--dest-tls-verify=false", f"oci:{oci_image}:v1",
+             f"docker://{reg.addr}/bob/base:v1")  # fmt: skip
+        _run(*podman, "pull", "--creds", "bob:builder", "--tls-verify=false", f"{reg.addr}/bob/base:v1")
+        r = subprocess.run([*podman, "pull", "--tls-verify=false", f"{reg.addr}/bob/base:v1"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert r.returncode != 0  # no credentials
+        _run(*podman, "tag", f"{reg.addr}/bob/base:v1", f"{reg.addr}/bob/copy:v2")
+        _run(*podman, "push", "--creds", "bob:builder", "--tls-verify=false", f"{reg.addr}/bob/copy:v2")
+        status, _, _ = reg.request("GET", "/v2/bob/copy/tags/list")
+        assert status == 401
+    finally:
+        subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True, timeout=60)
+        assert reg.stop() == 0

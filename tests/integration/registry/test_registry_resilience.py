@@ -236,3 +236,20 @@ def test_online_gc_during_pushes(tmp_path: Path) -> None:
         _verify_store(tmp_path / "root")
     finally:
         assert reg.stop() == 0
+
+
+def test_two_processes_on_one_root_share_uploads(tmp_path: Path) -> None:
+    a = RegistryProcess(tmp_path / "root").start()
+    b = RegistryProcess(tmp_path / "root").start()
+    try:
+        data = os.urandom(1_500_000)
+        _, headers, _ = a.request("POST", "/v2/two/blobs/uploads/")
+        loc = headers["Location"]
+        assert a.request("PATCH", loc, data[:500_000], {"Content-Range": "0-499999"})[0] == 202
+        assert b.request("PATCH", loc, data[500_000:1_000_000], {"Content-Range": "500000-999999"})[0] == 202
+        status, _, body = a.request("PUT", f"{loc}?digest={sha256(data)}", data[1_000_000:])
+        assert status == 201, body
+        status, _, body = b.request("GET", f"/v2/two/blobs/{sha256(data)}")
+        assert status == 200 and body == data
+    finally:
+        assert a.stop() == 0 and b.stop() == 0

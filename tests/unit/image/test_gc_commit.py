@@ -83,7 +83,10 @@ def test_commit_from_changed_tree(store: ImageStore, make_image: MakeImage, tmp_
     layer = img.manifest.layers[-1]
     import gzip
 
-    with store.content.open(layer.digest) as f, tarfile.open(fileobj=io.BytesIO(gzip.decompress(f.read()))) as t:
+    with (
+        store.content.open(layer.digest) as f,
+        tarfile.open(fileobj=io.BytesIO(gzip.decompress(f.read()))) as t,
+    ):
         names = t.getnames()
     assert "bin/.wh.a" in names and "etc/new" in names and "bin/b" in names and "etc/x" not in names
     # the committed image unpacks to the changed tree

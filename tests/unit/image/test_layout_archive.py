@@ -12,6 +12,7 @@ import pytest
 from image_testkit import MakeImage
 from layer_tars import entry, make_tar
 
+from ketch._common.digest import Digest
 from ketch.image.archive import (
     detect_format,
     export_docker_archive,
@@ -203,3 +204,36 @@ def test_not_an_archive(tmp_path: Path, store: ImageStore) -> None:
     (tmp_path / "x").write_bytes(b"hello")
     with pytest.raises(ArchiveError, match="not an image archive"):
         import_path(store, str(tmp_path / "x"))
+
+
+def test_partial_multi_platform_layout(store: ImageStore, make_image: MakeImage, tmp_path: Path) -> None:
+    """An index naming two platforms with only one platform's content: that one imports, unpacks, survives gc."""
+    from ketch.image.blobs import put_json
+    from ketch.image.gc import collect
+    from ketch.image.platform import host_platform
+    from ketch.spec.image import MT_OCI_INDEX, MT_OCI_MANIFEST, Descriptor, Platform
+
+    here = make_image(L1)
+    absent = Descriptor(
+        MT_OCI_MANIFEST, Digest.from_bytes(b"elsewhere"), 9, platform=Platform("s390x", "linux")
+    )
+    entry_here = Descriptor(here.media_type, here.digest, here.size, platform=host_platform())
+    index = put_json(
+        store.content,
+        MT_OCI_INDEX,
+        {
+            "schemaVersion": 2,
+            "mediaType": MT_OCI_INDEX,
+            "manifests": [absent.to_json(), entry_here.to_json()],
+        },
+    )
+    store.put("multi", index)
+    export_layout(store, ["multi"], str(tmp_path / "layout"))
+    other = fresh(tmp_path, "b")
+    (imported,) = import_layout(other, str(tmp_path / "layout"))
+    assert imported.target.digest == index.digest
+    image = load_image(other.content, imported.target)
+    assert image.manifest_descriptor.digest == here.digest
+    before = blobs_of(other)
+    assert collect(other).blobs == []
+    assert blobs_of(other) == before

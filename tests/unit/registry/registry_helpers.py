@@ -125,3 +125,89 @@ def push_image(
     )
     assert r.status == 201, r.body
     return r.headers["Docker-Content-Digest"], body
+
+
+def weed_binary() -> str | None:
+    import os
+    import shutil
+    import sys
+
+    found = shutil.which("weed")
+    if found:
+        return found
+    beside = os.path.join(os.path.dirname(sys.executable), "weed")
+    return beside if os.access(beside, os.X_OK) else None
+
+
+def free_ports(n: int) -> list[int]:
+    import random
+    import socket
+
+    ports = list(range(15000, 16000))
+    random.shuffle(ports)
+    out: list[int] = []
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    raise RuntimeError("not enough free ports in 15000-15999")
+
+
+S3_ACCESS_KEY = "ketchtest"
+S3_SECRET_KEY = "ketchtest-secret-key-0123456789"
+
+
+def start_seaweedfs(workdir: str) -> tuple[str, Any]:
+    """SeaweedFS (master, volume, filer, S3 gateway) on 127.0.0.1 with every port in 15000-15999 and
+    telemetry off, requiring SigV4 requests signed with ``S3_ACCESS_KEY``/``S3_SECRET_KEY``; returns the S3
+    endpoint and the process."""
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    weed = weed_binary()
+    if weed is None:
+        raise FileNotFoundError("weed")
+    p = free_ports(8)
+    identities = {
+        "identities": [
+            {
+                "name": "ketch",
+                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    with open(f"{workdir}/s3.json", "w") as f:
+        json.dump(identities, f)
+    args = [
+        weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={workdir}",
+        f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
+        "-filer", f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",
+        "-s3", f"-s3.config={workdir}/s3.json", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-master.telemetry=false", "-volume.max=20", "-master.volumeSizeLimitMB=64",
+    ]  # fmt: skip
+    log = open(f"{workdir}/weed.log", "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    endpoint = f"http://127.0.0.1:{p[6]}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(f"{workdir}/weed.log") as f:
+                raise RuntimeError(f"weed exited: {f.read()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"{endpoint}/", timeout=2).read()
+        except urllib.error.HTTPError:
+            return endpoint, proc  # answering (403 to anonymous): up
+        except OSError:
+            time.sleep(0.2)
+            continue
+        return endpoint, proc
+    proc.kill()
+    raise RuntimeError("SeaweedFS did not come up")

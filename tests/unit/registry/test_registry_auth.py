@@ -26,6 +26,12 @@ def _htpasswd(path: Path, **users: str) -> str:
     return str(path)
 
 
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
@@ -75,6 +81,7 @@ def test_bearer_token_flow(make_server: Callable[..., ServerThread], tmp_path: P
         access=[
             AccessRule("alice", "alice/*", ("pull", "push", "delete")),
             AccessRule("bob", "alice/*", ("pull",)),
+            AccessRule("bob", "bob/*", ("pull", "push")),
         ],
     )
     r = server.request("POST", "/v2/alice/app/blobs/uploads/")
@@ -108,6 +115,23 @@ def test_bearer_token_flow(make_server: Callable[..., ServerThread], tmp_path: P
         r4 = server.request("GET", "/v2/alice/app/tags/list", headers={"Authorization": f"Bearer {bad}"})
         assert r4.status == 401
         assert parse_challenges(r4.headers["WWW-Authenticate"])[0].params["error"] == "invalid_token"
+    # with authentication on, a mount needs an explicit source the caller may pull: without ?from= a
+    # known digest would otherwise copy a blob out of a repository the caller cannot read
+    status = server.request(
+        "POST", "/v2/alice/app/blobs/uploads/?digest=" + _sha(b"secret"), b"secret", bearer
+    ).status
+    assert status == 201
+    other_token = _token(
+        server,
+        'Bearer realm="http://127.0.0.1/token",service="ketch-registry",scope="repository:bob/x:pull,push"',
+        _basic("bob", "pw"),
+    )
+    r5 = server.request(
+        "POST",
+        f"/v2/bob/x/blobs/uploads/?mount={_sha(b'secret')}",
+        headers={"Authorization": f"Bearer {other_token}"},
+    )
+    assert r5.status == 202
     # wrong password at the token endpoint
     q = "service=ketch-registry&scope=repository:alice/app:pull"
     assert server.request("GET", f"/token?{q}", headers=_basic("alice", "nope")).status == 401

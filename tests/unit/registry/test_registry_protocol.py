@@ -53,6 +53,7 @@ def test_post_then_put(server: ServerThread) -> None:
     assert r.status == 202
     loc = r.headers["Location"]
     assert r.headers["Docker-Upload-UUID"] in loc
+    assert r.headers["Blob-Upload-Session-ID"] == r.headers["Docker-Upload-UUID"]
     r = server.request(
         "PUT", f"{loc}?digest={sha256(data)}", data, {"Content-Type": "application/octet-stream"}
     )
@@ -193,8 +194,13 @@ def test_manifest_put_by_digest_with_several_tags(server: ServerThread) -> None:
 def test_manifest_validation(make_server: Callable[..., ServerThread]) -> None:
     server = make_server(max_manifest_bytes=2048)
     ct = {"Content-Type": OCI_MANIFEST}
-    r = server.request("PUT", "/v2/r/manifests/t", image_manifest(b"{}", [b"missing"]), ct)
-    assert r.status == 400 and r.codes == ["MANIFEST_BLOB_UNKNOWN"]
+    r = server.request("PUT", "/v2/r/manifests/t", image_manifest(b"{}", [b"missing", b"gone"]), ct)
+    assert r.status == 400 and r.codes == ["MANIFEST_BLOB_UNKNOWN"] * 3  # one per unknown blob
+    assert {e["detail"]["digest"] for e in r.json()["errors"]} == {
+        sha256(b"{}"),
+        sha256(b"missing"),
+        sha256(b"gone"),
+    }
     r = server.request("PUT", "/v2/r/manifests/t", b"not json", ct)
     assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
     r = server.request("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"config":{}}', ct)
@@ -210,6 +216,21 @@ def test_manifest_validation(make_server: Callable[..., ServerThread]) -> None:
     push_blob(server, "r", b"L")
     r = server.request("PUT", "/v2/r/manifests/t", image_manifest(b"{}", [b"L"]), {"Content-Type": OCI_INDEX})
     assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
+
+
+def test_descriptor_size_must_match_the_blob(server: ServerThread) -> None:
+    push_blob(server, "r", b"{}")
+    push_blob(server, "r", b"LAYER")
+    doc = json.loads(image_manifest(b"{}", [b"LAYER"]))
+    doc["layers"][0]["size"] = 4
+    r = server.request("PUT", "/v2/r/manifests/t", json.dumps(doc).encode(), {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes == ["MANIFEST_INVALID"]
+
+
+def test_mount_without_from(server: ServerThread) -> None:
+    digest = push_blob(server, "src", b"anywhere")
+    r = server.request("POST", f"/v2/dst/blobs/uploads/?mount={digest}")
+    assert r.status == 201  # anonymous registry: any stored blob may be mounted (spec allows it)
 
 
 def test_index_children_must_exist(server: ServerThread) -> None:
@@ -399,3 +420,22 @@ def test_health_and_metrics(server: ServerThread) -> None:
     text = server.request("GET", "/metrics").body.decode()
     assert 'ketch_registry_requests_total{method="GET",route="end-1",status="200"}' in text
     assert "ketch_registry_request_duration_seconds_bucket" in text
+
+
+def test_rate_limit_is_toomanyrequests(make_server: Callable[..., ServerThread]) -> None:
+    server = make_server(rate_limit=0.001, rate_burst=2)
+    assert server.request("GET", "/v2/").status == 200
+    assert server.request("GET", "/v2/").status == 200
+    r = server.request("GET", "/v2/")
+    assert r.status == 429 and r.codes == ["TOOMANYREQUESTS"]
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_rate_limiter_refills() -> None:
+    from ketch.registry.server.ratelimit import RateLimiter
+
+    lim = RateLimiter(rate=2.0, burst=1)
+    assert lim.check("a", now=0.0) == 0.0
+    assert lim.check("a", now=0.1) > 0.0
+    assert lim.check("b", now=0.1) == 0.0  # per client
+    assert lim.check("a", now=0.6) == 0.0

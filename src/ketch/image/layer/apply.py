@@ -72,8 +72,11 @@ class _Applier:
         self.dir_times: list[tuple[str, int]] = []
         self.stats = ApplyStats()
         self.current = ""
+        self._cached_key: tuple[str, ...] | None = None
+        self._cached_fd = -1
 
     def close(self) -> None:
+        self._drop_parent()
         os.close(self.rootfd)
 
     # -- resolution ------------------------------------------------------------------------------------
@@ -129,19 +132,38 @@ class _Applier:
                 continue
             base = parts[-1]
             if base.startswith(WHITEOUT_PREFIX):
-                self._whiteout(member, parts)
+                self._drop_parent()  # a whiteout may remove the cached directory itself
+                try:
+                    self._whiteout(member, parts)
+                except OSError as e:
+                    raise LayerError(f"layer entry {member.name!r}: {e.strerror or e}") from None
                 continue
             try:
-                pfd = self._open_dir(parts[:-1], member.name)
-                try:
-                    self._entry(tar, member, parts, pfd)
-                finally:
-                    os.close(pfd)
+                self._entry(tar, member, parts, self._parent(parts[:-1], member.name))
             except OSError as e:
                 raise LayerError(f"layer entry {member.name!r}: {e.strerror or e}") from None
             self.created.add("/".join(parts))
+        self._drop_parent()
         self._finish()
         return self.stats
+
+    def _parent(self, parts: list[str], entry: str) -> int:
+        """The parent dir fd, reused while entries stay in one directory (tars list directories together).
+
+        Entries of one parent only create or replace that parent's children, which cannot change what the
+        parent itself resolves to; a whiteout can (it may delete the parent), so it drops the cache.
+        """
+        key = tuple(parts)
+        if self._cached_key != key:
+            fd = self._open_dir(parts, entry)
+            self._drop_parent()
+            self._cached_key, self._cached_fd = key, fd
+        return self._cached_fd
+
+    def _drop_parent(self) -> None:
+        if self._cached_fd >= 0:
+            os.close(self._cached_fd)
+        self._cached_key, self._cached_fd = None, -1
 
     def _metadata_root(self, member: tarfile.TarInfo) -> None:
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -164,16 +186,13 @@ class _Applier:
 
     def _entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo, parts: list[str], pfd: int) -> None:
         name = parts[-1]
-        try:
-            existing: os.stat_result | None = os.stat(name, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
         if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                self._remove(pfd, name)
-                existing = None
-            if existing is None:
+            try:
                 os.mkdir(name, 0o700, dir_fd=pfd)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.stat(name, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    self._remove(pfd, name)
+                    os.mkdir(name, 0o700, dir_fd=pfd)
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
             try:
                 self._chown_chmod_fd(fd, m)
@@ -182,9 +201,15 @@ class _Applier:
                 os.close(fd)
             self.dir_times.append(("/".join(parts), int(m.mtime)))
             return
-        if existing is not None:
+        try:
+            self._create(tar, m, pfd, name)
+        except FileExistsError:
             # layer.md "Changesets": a non-directory replaces whatever was there, directories included.
             self._remove(pfd, name)
+            self._create(tar, m, pfd, name)
+
+    def _create(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        """Make a non-directory entry; FileExistsError (before any change) when the name is taken."""
         if m.isreg():
             self._regular(tar, m, pfd, name)
         elif m.issym():
@@ -323,7 +348,7 @@ class _Applier:
         if hidden in ("", ".", ".."):
             raise CorruptLayer(f"layer entry {m.name!r}: whiteout names no file")
         path = "/".join([*dir_parts, hidden])
-        if self.mode == "remove" and path in self.created:
+        if path in self.created:
             return  # layer.md: a whiteout only hides lower layers' files, never its own layer's
         try:
             pfd = self._open_dir(dir_parts, m.name, create=self.mode == "overlay")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,7 +66,6 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()
     override_path: bool = False
     mirror: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def scheme(self) -> str:

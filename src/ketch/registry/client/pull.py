@@ -299,11 +299,9 @@ def pull(
 
 
 def _store_indexes(p: _Puller, sink: BlobSink, desc: Descriptor, depth: int = 0) -> None:
+    """Nested indexes before the ones listing them (their manifests are in already)."""
     if desc.media_type not in INDEX_MEDIA_TYPES or depth > _MAX_DEPTH:
         return
     for child in _parse_index(p.read(desc), desc).manifests:
-        if child.media_type in INDEX_MEDIA_TYPES:
-            _store_indexes(p, sink, child, depth + 1)
-        elif child.media_type not in MANIFEST_MEDIA_TYPES and not sink.has(child.digest):
-            continue
+        _store_indexes(p, sink, child, depth + 1)
     store_bytes(sink, desc, p.read(desc))

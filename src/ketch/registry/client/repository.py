@@ -27,7 +27,7 @@ from ketch.registry.client.errors import (
     Unsupported,
 )
 from ketch.registry.client.hosts import Endpoint
-from ketch.registry.client.session import Session, raise_for_status
+from ketch.registry.client.session import Session
 from ketch.registry.client.transport import Response, describe_failure
 from ketch.spec.distribution import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from ketch.spec.image import Descriptor
@@ -120,7 +120,7 @@ class Repository:
             scopes=self.pull_scopes,
             headers={"Accept": MANIFEST_ACCEPT},
         )
-        raise_for_status(resp, what, self.session.domain)
+        self.session.check(resp, what)
         header = resp.headers.get("Docker-Content-Digest")
         media_type = _media_type(resp)
         length = resp.headers.get("Content-Length")
@@ -150,7 +150,7 @@ class Repository:
             stream=True,
         )
         try:
-            raise_for_status(resp, what, self.session.domain)
+            self.session.check(resp, what)
             length = resp.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > MAX_MANIFEST:
                 raise ContentMismatch(f"{what} is {length} bytes, more than the {MAX_MANIFEST} allowed")
@@ -198,7 +198,7 @@ class Repository:
             headers={"Content-Type": media_type},
             body=data,
         )
-        raise_for_status(resp, f"pushing {what}", self.session.domain)
+        self.session.check(resp, f"pushing {what}")
         header = resp.headers.get("Docker-Content-Digest")
         if header and header.startswith("sha256:") and header != digest:
             raise ContentMismatch(f"pushing {what}: the registry stored {header}, expected {digest}")
@@ -211,7 +211,7 @@ class Repository:
             scopes=[Scope.repository(self.path, "delete")],
             capability="push",
         )
-        raise_for_status(resp, f"deleting manifest {self.name}:{reference}", self.session.domain)
+        self.session.check(resp, f"deleting manifest {self.name}:{reference}")
 
     # -- blobs -------------------------------------------------------------------------------------
 
@@ -224,7 +224,7 @@ class Repository:
         _, resp = self.session.send("HEAD", self._blob_path(digest), scopes=scopes, capability=capability)
         if resp.status == 404:
             return None
-        raise_for_status(resp, f"blob {self.name}@{digest}", self.session.domain)
+        self.session.check(resp, f"blob {self.name}@{digest}")
         length = resp.headers.get("Content-Length")
         return int(length) if length and length.isdigit() else -1
 
@@ -280,7 +280,7 @@ class Repository:
                 elif resp.status == 200:
                     skip = offset  # the registry ignored Range: drop what the ingest already has
                 else:
-                    raise_for_status(resp, what, self.session.domain)
+                    self.session.check(resp, what)
                     raise ResponseError(f"{what}: unexpected status {resp.status}", resp.status)
                 for chunk in resp.stream(_BLOB_CHUNK):
                     if skip:
@@ -338,7 +338,7 @@ class Repository:
             return False, ep, resp.headers.get("Location")
         if resp.status in (401, 403, 404):
             return False, ep, None  # no pull access to the source: upload instead
-        raise_for_status(resp, f"mounting blob {digest} from {source} into {self.name}", self.session.domain)
+        self.session.check(resp, f"mounting blob {digest} from {source} into {self.name}")
         return False, ep, None
 
     def _start_upload(self) -> tuple[Endpoint, str]:
@@ -350,7 +350,7 @@ class Repository:
             headers={"Content-Length": "0"},
             body=b"",
         )
-        raise_for_status(resp, f"starting an upload to {self.name}", self.session.domain)
+        self.session.check(resp, f"starting an upload to {self.name}")
         location = resp.headers.get("Location")
         if resp.status != 202 or not location:
             raise ResponseError(
@@ -402,7 +402,7 @@ class Repository:
 
     def _finish(self, ep: Endpoint, resp: Response, desc: Descriptor) -> None:
         what = f"uploading blob {desc.digest} to {self.name}"
-        raise_for_status(resp, what, self.session.domain)
+        self.session.check(resp, what)
         if resp.status not in (201, 204):
             raise ResponseError(f"{what}: unexpected status {resp.status}", resp.status)
 
@@ -427,7 +427,7 @@ class Repository:
     def _upload_offset(self, ep: Endpoint, location: str) -> tuple[str, int]:
         """Where an interrupted chunked upload stands (spec.md "Upload status", end-13)."""
         _, resp = self.session.send("GET", location, scopes=self.push_scopes, endpoint=ep)
-        raise_for_status(resp, f"upload status at {self.name}", self.session.domain)
+        self.session.check(resp, f"upload status at {self.name}")
         rng = resp.headers.get("Range")
         end = -1
         if rng:
@@ -481,7 +481,7 @@ class Repository:
                     if failures > _MAX_RESUMES:
                         raise ResponseError(f"{what}: the registry keeps refusing the chunk at {offset}", 416)
                     continue
-                raise_for_status(resp, what, self.session.domain)
+                self.session.check(resp, what)
                 location = resp.headers.get("Location") or location
                 offset += len(chunk)
                 if on_bytes is not None:
@@ -508,7 +508,7 @@ class Repository:
         while path and path not in seen:
             seen.add(path)
             _, resp = self.session.send("GET", path, scopes=self.pull_scopes)
-            raise_for_status(resp, f"tags of {self.name}", self.session.domain)
+            self.session.check(resp, f"tags of {self.name}")
             doc = _json(resp.data, f"tags of {self.name}")
             tags = doc.get("tags") or []
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -530,7 +530,7 @@ class Repository:
             # A registry with the API answers 200 with an empty index for an unknown digest; 404 means the
             # endpoint itself is missing (distribution 2.8), so the tag schema fallback applies.
             return None
-        raise_for_status(resp, f"referrers of {self.name}@{digest}", self.session.domain)
+        self.session.check(resp, f"referrers of {self.name}@{digest}")
         if _media_type(resp) not in (OCI_INDEX, "application/json", ""):
             return None
         filtered = "artifactType" in (resp.headers.get("OCI-Filters-Applied") or "")

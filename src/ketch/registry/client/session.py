@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 from ketch.registry.api import parse_error_body
 from ketch.registry.client.auth import Authorizer, Scope
 from ketch.registry.client.credentials import CredentialStore
-from ketch.registry.client.errors import AuthError, ConnectError, NotFound, ResponseError
+from ketch.registry.client.errors import AuthError, ClientError, ConnectError, NotFound, ResponseError
 from ketch.registry.client.hosts import Endpoint, HostsConfig
 from ketch.registry.client.transport import Body, Response, Transport
 
@@ -31,7 +31,7 @@ class SessionOptions:
     backoff: float = 0.25
 
 
-def raise_for_status(resp: Response, what: str, host: str) -> None:
+def raise_for_status(resp: Response, what: str, host: str, hint: str = "") -> None:
     """Turn an error status into the matching :class:`ResponseError`, naming ``what`` and the registry's
     own message (spec.md "Error Codes")."""
     if resp.status < 400:
@@ -40,6 +40,8 @@ def raise_for_status(resp: Response, what: str, host: str) -> None:
     errors = parse_error_body(body or b"", resp.status)
     detail = "; ".join(e.message for e in errors[:3]) if errors else ""
     tail = f": {detail}" if detail else ""
+    if hint and resp.status in (401, 403):
+        tail += f" ({hint})"
     if resp.status == 401:
         raise AuthError(f"{what}: authentication required by {host}{tail}", 401, errors)
     if resp.status == 403:
@@ -65,6 +67,7 @@ class Session:
         self.transport = transport
         self.authorizer = authorizer
         self.endpoints = hosts.endpoints(domain)
+        self._unreachable: set[str] = set()
 
     @classmethod
     def open(
@@ -102,12 +105,24 @@ class Session:
     ) -> tuple[Endpoint, Response]:
         """Send to the first endpoint that answers; ``path`` is an API path or an absolute URL (upload
         locations). Returns the endpoint used (later requests of an upload must go to the same one)."""
-        eps = [endpoint] if endpoint is not None else self.endpoints_for(capability)
+        if endpoint is not None:
+            eps = [endpoint]
+        else:
+            # A mirror that could not be reached is not tried again by this session (each blob would pay
+            # its connection timeout and retries otherwise).
+            eps = [
+                e for e in self.endpoints_for(capability) if e.url not in self._unreachable
+            ] or self.endpoints_for(capability)
         for i, ep in enumerate(eps):
             last = i == len(eps) - 1
             try:
                 resp = self._send_one(ep, method, path, scopes, headers, body, stream)
-            except (ConnectError, AuthError):
+            except ConnectError:
+                if last:
+                    raise
+                self._unreachable.add(ep.url)
+                continue
+            except AuthError:
                 if last:
                     raise
                 continue
@@ -117,6 +132,18 @@ class Session:
                 continue
             return ep, resp
         raise AssertionError("unreachable")
+
+    def check(self, resp: Response, what: str) -> None:
+        """:func:`raise_for_status`, with a hint to log in when a refusal met no stored credentials."""
+        hint = ""
+        if resp.status in (401, 403) and self.authorizer.credentials is not None:
+            try:
+                has = self.authorizer.credentials.lookup(self.domain) is not None
+            except ClientError:
+                has = True
+            if not has:
+                hint = f"no credentials stored for {self.domain}: ketch login {self.domain}"
+        raise_for_status(resp, what, self.domain, hint)
 
     def url(self, ep: Endpoint, path: str) -> str:
         if path.startswith(("http://", "https://")):

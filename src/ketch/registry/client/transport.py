@@ -178,7 +178,7 @@ class Transport:
                     preload_content=not stream,
                     decode_content=False,
                     # Cross-host redirects (blob storage) drop Authorization (urllib3's default), so a
-                    # registry token is never sent to a third party.
+                    # registry's credentials never reach a third party (the leak of CVE-2018-1000007).
                     retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
                     if redirect
                     else False,

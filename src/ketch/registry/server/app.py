@@ -16,11 +16,13 @@ from ketch.registry.server import base, blobs, listing, manifests, uploads
 from ketch.registry.server.auth import Authenticator, Scope
 from ketch.registry.server.config import RegistryConfig
 from ketch.registry.server.context import API_VERSION_HEADER, CTX, Context
+from ketch.registry.server.errors import ConfigError
+from ketch.registry.server.ratelimit import retry_after
 from ketch.registry.server.routing import PathMatch, match_path
-from ketch.registry.storage import RegistryStore, StorageError
+from ketch.registry.storage import ManifestBlobUnknown, RegistryStore, StorageError
 from ketch.registry.storage.driver import DriverError, FilesystemDriver
 
-__all__ = ["ROUTE_TABLE", "make_app"]
+__all__ = ["ROUTE_TABLE", "make_app", "open_store"]
 
 log = logging.getLogger("ketch.registry")
 access_log = logging.getLogger("ketch.registry.access")
@@ -81,10 +83,19 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         )
     route_id, handler, actions = entry
     request[ROUTE_KEY] = route_id
-    user = ctx.auth.authorize(
-        request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
-    )
-    request[USER_KEY] = user
+    if ctx.limiter is not None:
+        wait = ctx.limiter.check(request.remote or "")
+        if wait > 0:
+            raise RegistryError(
+                "TOOMANYREQUESTS",
+                f"client {request.remote} exceeds {ctx.config.rate_limit:g} requests per second",
+                headers={"Retry-After": retry_after(wait)},
+            )
+    if ctx.auth.mode != "none":
+        user = ctx.auth.authorize(
+            request.headers.get("Authorization", ""), _scopes(m, actions, request), _base_url(request)
+        )
+        request[USER_KEY] = user
     if ctx.config.read_only and request.method in _WRITE_METHODS:
         raise RegistryError("UNSUPPORTED", "this registry is in read-only mode")
     return await handler(request, m)
@@ -105,6 +116,12 @@ async def errors_middleware(
     except RegistryError as e:
         return _error_response(e)
     except StorageError as e:
+        if isinstance(e, ManifestBlobUnknown) and isinstance(e.detail, list):
+            # spec.md "Pushing an Image Manifest": one error per unknown blob, each naming its digest
+            errors = [RegistryError(e.code, str(e), detail=d) for d in e.detail]
+            resp = web.Response(body=error_body(*errors), status=errors[0].status)
+            resp.content_type = "application/json"
+            return resp
         return _error_response(RegistryError(e.code, str(e), detail=e.detail, status=e.status))
     except InvalidDigest as e:
         return _error_response(RegistryError("DIGEST_INVALID", str(e)))
@@ -164,10 +181,24 @@ async def observe_middleware(
             )
 
 
+def open_store(config: RegistryConfig) -> RegistryStore:
+    """The store the configuration names: the filesystem under ``root``, or an S3 bucket."""
+    st = config.storage
+    if st.driver == "s3":
+        from ketch.registry.storage.driver.s3 import S3Driver
+
+        try:
+            driver = S3Driver(st.endpoint, st.bucket, st.prefix, st.region, st.access_key, st.secret_key)
+        except (ValueError, DriverError) as e:
+            raise ConfigError(f"storage: {e}") from None
+        return RegistryStore(driver)
+    return RegistryStore(FilesystemDriver(config.root))
+
+
 def make_app(config: RegistryConfig, store: RegistryStore | None = None) -> web.Application:
     """The application for ``config``; ``store`` defaults to a filesystem store under ``config.root``."""
     if store is None:
-        store = RegistryStore(FilesystemDriver(config.root))
+        store = open_store(config)
     app = web.Application(middlewares=[observe_middleware, errors_middleware], client_max_size=1 << 40)
     app[CTX] = Context(config, store, Authenticator(config.auth))
     app.on_response_prepare.append(_add_version_header)

@@ -10,10 +10,13 @@ from aiohttp import web
 
 from ketch.registry.api import RegistryError
 from ketch.registry.server.auth import Scope, parse_basic, parse_scope
-from ketch.registry.server.context import CTX, json_response
+from ketch.registry.server.context import CTX, json_response, run_blocking
 from ketch.registry.server.routing import PathMatch
+from ketch.registry.storage.driver import DriverError, PathNotFound
 
 __all__ = ["get_health", "get_metrics", "get_token", "ping"]
+
+_MAX_FORM = 64 * 1024
 
 
 async def ping(request: web.Request, m: PathMatch) -> web.StreamResponse:
@@ -29,6 +32,13 @@ async def get_health(request: web.Request) -> web.StreamResponse:
         root = os.path.dirname(local)
         if not os.access(root, os.W_OK):
             ok, detail = False, f"storage root {root!r} is not writable"
+    else:
+        try:
+            await run_blocking(ctx.store.driver.list, "v2")
+        except PathNotFound:
+            pass  # an empty bucket
+        except DriverError as e:
+            ok, detail = False, f"storage unreachable: {e}"
     return json_response({"status": "ok" if ok else "unhealthy", "detail": detail}, status=200 if ok else 503)
 
 
@@ -53,6 +63,11 @@ async def get_token(request: web.Request) -> web.StreamResponse:
     if auth.issuer is None:
         raise RegistryError("UNSUPPORTED", "this registry does not issue tokens")
     if request.method == "POST":
+        # the form is a few fields: refuse big bodies before buffering them (memory exhaustion)
+        if request.content_length is None or request.content_length > _MAX_FORM:
+            raise RegistryError(
+                "SIZE_INVALID", f"token request body must be at most {_MAX_FORM} bytes", status=413
+            )
         form = await request.post()
         user = str(form.get("username", ""))
         password = str(form.get("password", ""))

@@ -16,7 +16,7 @@ async def get_blob(request: web.Request, m: PathMatch) -> web.StreamResponse:
     ctx = request.app[CTX]
     name = ctx.name(m.name)
     digest = parse_digest(m.value)
-    size = ctx.store.blobs.size_in(name, digest)
+    size = await ctx.io(ctx.store.blobs.size_in, name, digest)
     etag = f'"{digest}"'
     headers = {
         "Docker-Content-Digest": str(digest),

@@ -8,6 +8,17 @@ Example (every key optional)::
     delete_enabled = true
     max_manifest_bytes = 4194304
     upload_purge_after = 86400           # seconds an unfinished upload is kept
+    rate_limit = 0                       # requests per second per client address (0 = unlimited)
+    rate_burst = 100                     # requests a client may make at once before the rate applies
+
+    [storage]                            # default: the filesystem under root
+    driver = "s3"                        # "filesystem" or "s3"
+    endpoint = "http://127.0.0.1:8333"
+    bucket = "registry"
+    prefix = ""
+    region = "us-east-1"
+    access_key = ""
+    secret_key = ""
 
     [tls]
     cert = "/etc/ketch/registry.crt"
@@ -41,7 +52,15 @@ from typing import Any
 
 from ketch.registry.server.errors import ConfigError
 
-__all__ = ["AccessRule", "AuthConfig", "GCConfig", "RegistryConfig", "load_config", "parse_addr"]
+__all__ = [
+    "AccessRule",
+    "AuthConfig",
+    "GCConfig",
+    "RegistryConfig",
+    "StorageConfig",
+    "load_config",
+    "parse_addr",
+]
 
 
 @dataclass
@@ -72,6 +91,17 @@ class GCConfig:
 
 
 @dataclass
+class StorageConfig:
+    driver: str = "filesystem"
+    endpoint: str = ""
+    bucket: str = "registry"
+    prefix: str = ""
+    region: str = "us-east-1"
+    access_key: str = ""
+    secret_key: str = ""
+
+
+@dataclass
 class RegistryConfig:
     addr: str = "127.0.0.1:5000"
     root: str = "/var/lib/ketch/registry"
@@ -82,8 +112,11 @@ class RegistryConfig:
     tls_cert: str = ""
     tls_key: str = ""
     access_log: bool = True
+    rate_limit: float = 0.0
+    rate_burst: int = 100
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -125,6 +158,12 @@ def load_config(path: str | None = None, **overrides: Any) -> RegistryConfig:
         raise ConfigError(f"auth.mode {cfg.auth.mode!r} must be none, htpasswd or token")
     if cfg.auth.mode != "none" and not cfg.auth.htpasswd:
         raise ConfigError(f"auth.mode {cfg.auth.mode!r} needs auth.htpasswd")
+    if cfg.storage.driver not in ("filesystem", "s3"):
+        raise ConfigError(f"storage.driver {cfg.storage.driver!r} must be filesystem or s3")
+    if cfg.storage.driver == "s3" and not cfg.storage.endpoint:
+        raise ConfigError("storage.driver s3 needs storage.endpoint")
+    if cfg.rate_limit < 0 or cfg.rate_burst < 1:
+        raise ConfigError("rate_limit must be >= 0 and rate_burst >= 1")
     if cfg.max_manifest_bytes <= 0:
         raise ConfigError("max_manifest_bytes must be positive")
     return cfg
@@ -140,6 +179,8 @@ def _apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
         "max_manifest_bytes": int,
         "upload_purge_after": (int, float),
         "access_log": bool,
+        "rate_limit": (int, float),
+        "rate_burst": int,
     }
     for key, kind in scalars.items():
         if key in doc:
@@ -182,6 +223,12 @@ def _apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
             )
             _no_rest(rule, f"auth.access[{i}].")
         _no_rest(auth, "auth.")
+    if "storage" in doc:
+        st = dict(_take(doc, "storage", dict, ""))
+        for key in ("driver", "endpoint", "bucket", "prefix", "region", "access_key", "secret_key"):
+            if key in st:
+                setattr(cfg.storage, key, _take(st, key, str, "storage."))
+        _no_rest(st, "storage.")
     if "gc" in doc:
         gc = dict(_take(doc, "gc", dict, ""))
         for key, kind in (("interval", (int, float)), ("grace", (int, float)), ("untagged", bool)):

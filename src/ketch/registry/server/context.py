@@ -15,6 +15,7 @@ from ketch.registry.api import RegistryError
 from ketch.registry.server.auth import Authenticator
 from ketch.registry.server.config import RegistryConfig
 from ketch.registry.server.metrics import Metrics
+from ketch.registry.server.ratelimit import RateLimiter
 from ketch.registry.storage import RegistryStore, check_name
 
 __all__ = ["API_VERSION_HEADER", "CTX", "Context", "json_response", "parse_digest", "run_blocking"]
@@ -29,9 +30,23 @@ class Context:
     store: RegistryStore
     auth: Authenticator
     metrics: Metrics = field(default_factory=Metrics)
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        # quick metadata operations run inline on a local filesystem (a stat costs microseconds, a thread
+        # hop more); on a remote store each one is a network round trip and must not block the event loop
+        self.inline_io = self.store.driver.local_path("v2") is not None
+        if self.config.rate_limit > 0 and self.limiter is None:
+            self.limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
 
     def name(self, raw: str) -> str:
         return check_name(raw)
+
+    async def io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a quick storage operation: inline for local storage, in a worker thread otherwise."""
+        if self.inline_io:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
 
 CTX: web.AppKey[Context] = web.AppKey("ketch_registry_context", Context)

@@ -17,10 +17,10 @@ async def get_manifest(request: web.Request, m: PathMatch) -> web.StreamResponse
     ctx = request.app[CTX]
     name = ctx.name(m.name)
     if request.method == "HEAD":
-        meta = ctx.store.manifests.stat(name, m.value)
+        meta = await ctx.io(ctx.store.manifests.stat, name, m.value)
         body = b""
     else:
-        meta, body = ctx.store.manifests.get(name, m.value)
+        meta, body = await ctx.io(ctx.store.manifests.get, name, m.value)
     etag = f'"{meta.digest}"'
     headers = {"Docker-Content-Digest": str(meta.digest), "ETag": etag}
     if request.headers.get("If-None-Match") == etag:

@@ -7,6 +7,8 @@ from typing import BinaryIO
 
 from aiohttp import web
 
+from ketch.registry.api import RegistryError
+
 __all__ = ["send_local_file", "send_stream"]
 
 _CHUNK = 1 << 20
@@ -20,7 +22,7 @@ async def send_local_file(
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         # raced with garbage collection after the size was read
-        raise web.HTTPNotFound() from None
+        raise RegistryError("BLOB_UNKNOWN", "blob was removed while being requested") from None
     try:
         await resp.prepare(request)
         if request.method == "HEAD" or count == 0:
@@ -40,8 +42,10 @@ async def send_local_file(
         f.close()
 
 
-async def _copy(resp: web.StreamResponse, f: BinaryIO, offset: int, count: int) -> None:
-    f.seek(offset)
+async def _copy(resp: web.StreamResponse, f: BinaryIO, offset: int | None, count: int) -> None:
+    """Copy ``count`` bytes from ``f`` (seeking to ``offset`` first unless it is None)."""
+    if offset is not None:
+        f.seek(offset)
     while count > 0:
         chunk = await asyncio.to_thread(f.read, min(_CHUNK, count))
         if not chunk:
@@ -53,11 +57,18 @@ async def _copy(resp: web.StreamResponse, f: BinaryIO, offset: int, count: int) 
 async def send_stream(
     request: web.Request, resp: web.StreamResponse, stream: BinaryIO, count: int
 ) -> web.StreamResponse:
+    """Send ``count`` bytes from a driver stream already positioned at the range start."""
     try:
         await resp.prepare(request)
         if request.method != "HEAD":
-            await _copy(resp, stream, stream.tell() if stream.seekable() else 0, count)
+            try:
+                await _copy(resp, stream, None, count)
+            except Exception:
+                # the status line is gone: the only honest signal left is to cut the connection short
+                if request.transport is not None:
+                    request.transport.close()
+                raise ConnectionResetError("blob stream failed mid-response") from None
         await resp.write_eof()
         return resp
     finally:
-        stream.close()
+        await asyncio.to_thread(stream.close)

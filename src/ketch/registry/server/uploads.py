@@ -20,6 +20,7 @@ def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
         "Location": route("end-13").url(name=name, reference=upload_id),
         "Range": upload_range(size),
         "Docker-Upload-UUID": upload_id,
+        "Blob-Upload-Session-ID": upload_id,
         "Content-Length": "0",
     }
 
@@ -55,7 +56,11 @@ async def start_upload(request: web.Request, m: PathMatch) -> web.StreamResponse
         source = q.get("from")
         if source is not None:
             source = ctx.name(source)
-        if await run_blocking(ctx.store.mount, name, source, wanted):
+        # Without ?from= any stored blob could be mounted; with authentication on, that would let anyone who
+        # knows a digest read blobs of repositories they cannot pull (cross-repository blob disclosure), so
+        # then only an explicit, authorized source is mounted.
+        may_mount = source is not None or ctx.auth.mode == "none"
+        if may_mount and await run_blocking(ctx.store.mount, name, source, wanted):
             return _blob_created(name, str(wanted))
         # spec.md "Mounting a blob from another repository": otherwise open an upload session (202)
     algorithm = q.get("digest-algorithm", "sha256")
@@ -67,7 +72,7 @@ async def start_upload(request: web.Request, m: PathMatch) -> web.StreamResponse
     if digest is None:
         return web.Response(status=202, headers=_upload_headers(name, info.id, 0))
     # end-4b: a monolithic upload, the whole blob in this request's body
-    appender = ctx.store.uploads.open_append(name, info.id, 0)
+    appender = await ctx.io(ctx.store.uploads.open_append, name, info.id, 0)
     await _receive(request, appender)
     try:
         await run_blocking(ctx.store.complete_upload, name, info.id, digest)
@@ -110,7 +115,7 @@ async def patch_upload(request: web.Request, m: PathMatch) -> web.StreamResponse
     name = ctx.name(m.name)
     start = _content_range(request)
     try:
-        appender = ctx.store.uploads.open_append(name, m.value, start)
+        appender = await ctx.io(ctx.store.uploads.open_append, name, m.value, start)
     except UploadOutOfOrder as e:
         # spec.md "Pushing a blob in chunks": 416 with the Range the upload really holds
         size = e.detail["size"] if isinstance(e.detail, dict) else 0
@@ -130,10 +135,10 @@ async def finish_upload(request: web.Request, m: PathMatch) -> web.StreamRespons
     digest = parse_digest(raw)
     start = _content_range(request)
     if request.content_length or request.headers.get("Transfer-Encoding"):
-        appender = ctx.store.uploads.open_append(name, m.value, start)
+        appender = await ctx.io(ctx.store.uploads.open_append, name, m.value, start)
         await _receive(request, appender)
     else:
-        ctx.store.uploads.info(name, m.value)  # BLOB_UPLOAD_UNKNOWN before anything else
+        await ctx.io(ctx.store.uploads.info, name, m.value)  # BLOB_UPLOAD_UNKNOWN before anything else
     await run_blocking(ctx.store.complete_upload, name, m.value, digest)
     return _blob_created(name, str(digest))
 
@@ -141,7 +146,7 @@ async def finish_upload(request: web.Request, m: PathMatch) -> web.StreamRespons
 async def upload_status(request: web.Request, m: PathMatch) -> web.StreamResponse:
     ctx = request.app[CTX]
     name = ctx.name(m.name)
-    info = ctx.store.uploads.info(name, m.value)
+    info = await ctx.io(ctx.store.uploads.info, name, m.value)
     return web.Response(status=204, headers=_upload_headers(name, m.value, info.size))
 
 

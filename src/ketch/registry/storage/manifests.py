@@ -209,8 +209,19 @@ class ManifestStore:
         for desc in info.blobs:
             if desc.urls:
                 continue  # non-distributable layer fetched from its urls (image-spec descriptor.md "urls")
-            if not self.blobs.is_linked(name, desc.digest) or not self.blobs.exists(desc.digest):
+            if not self.blobs.is_linked(name, desc.digest):
                 missing.append(str(desc.digest))
+                continue
+            try:
+                actual = self.blobs.size(desc.digest)
+            except BlobUnknown:
+                missing.append(str(desc.digest))
+                continue
+            if actual != desc.size:
+                raise ManifestInvalid(
+                    f"descriptor of {desc.digest} gives size {desc.size}, but the blob has {actual} bytes",
+                    {"digest": str(desc.digest), "size": actual},
+                )
         for desc in info.children:
             try:
                 self.driver.stat(paths.manifest_revision_link(name, desc.digest))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
+from ketch._common import fastjson as json
 from ketch.runtime.process.messages import ERROR, UnexpectedMessage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Channel", "ChannelClosed", "RemoteError", "socketpair"]
 
@@ -35,7 +38,7 @@ class Channel:
 
     def send(self, kind: str, **fields: Any) -> None:
         fields["t"] = kind
-        os.write(self.fd, json.dumps(fields, separators=(",", ":")).encode())
+        os.write(self.fd, json.dumps(fields).encode())
 
     def send_fd(self, kind: str, fd: int) -> None:
         """Send a message with ``fd`` attached (SCM_RIGHTS)."""

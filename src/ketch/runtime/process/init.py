@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-from typing import Any
 
 from ketch.linux import mount as m
-from ketch.linux import prctl
+from ketch.linux import prctl, sched, signals
 from ketch.linux.exec import execve_fd
 from ketch.linux.fd import CLOSE_RANGE_CLOEXEC, close_range, fd_path
-from ketch.linux.seccomp import load_filter
 from ketch.runtime import capabilities, rlimits
 from ketch.runtime.execpath import lookup
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel
-from ketch.runtime.process.messages import HOOKS_DONE, MOUNTS_READY, READY, SECCOMP_FD
+from ketch.runtime.process.messages import HOOKS_DONE, INIT_PID, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.rootfs import devices, finalize, mounts, pivot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["InitContext", "run_init"]
 
@@ -206,6 +208,41 @@ def set_rlimits(ctx: InitContext) -> None:
     rlimits.apply_rlimits(ctx.process.get("rlimits", []))
 
 
+def set_scheduling(ctx: InitContext) -> None:
+    """process.scheduler, process.ioPriority and linux.personality (runtime-spec 1.1+): inherited across exec,
+    set while the init still has CAP_SYS_NICE for real-time policies."""
+
+    policy = ctx.process.get("scheduler")
+    if policy:
+        flags = 0
+        for name in policy.get("flags", []):
+            flags |= sched.SCHED_FLAGS[name]
+        try:
+            sched.sched_setattr(
+                sched.SCHED_POLICIES[policy["policy"]],
+                flags=flags,
+                nice=policy.get("nice", 0),
+                priority=policy.get("priority", 0),
+                runtime=policy.get("runtime", 0),
+                deadline=policy.get("deadline", 0),
+                period=policy.get("period", 0),
+            )
+        except OSError as exc:
+            raise OSError(exc.errno, f"process.scheduler: {exc.strerror}") from exc
+    io = ctx.process.get("ioPriority")
+    if io:
+        try:
+            sched.ioprio_set(sched.IOPRIO_CLASSES[io["class"]], io.get("priority", 0))
+        except OSError as exc:
+            raise OSError(exc.errno, f"process.ioPriority: {exc.strerror}") from exc
+    persona = ctx.linux.get("personality")
+    if persona:
+        try:
+            sched.personality(sched.PERSONALITIES[persona["domain"]])
+        except OSError as exc:
+            raise OSError(exc.errno, f"linux.personality: {exc.strerror}") from exc
+
+
 def close_leaked_fds(ctx: InitContext) -> None:
     """No host file descriptor may reach the container, and none may be used to leave it, e.g. a cwd of
     /proc/self/fd/N (CVE-2024-21626). Every fd above the preserved ones becomes close-on-exec now, before
@@ -294,7 +331,13 @@ def wait_for_start(ctx: InitContext) -> None:
 
 
 def start_container_hooks(ctx: InitContext) -> None:
-    run_hooks(ctx.config.get("hooks"), "startContainer", ctx.state_json)
+    """In the container, after start, before the program (runtime-spec); the state says "created", as runc's."""
+    if ctx.config.get("hooks", {}).get("startContainer"):
+        from ketch._common import fastjson  # loaded already (the channel uses it): no import after pivot_root
+
+        state = fastjson.loads(ctx.state_json)
+        state["status"] = "created"
+        run_hooks(ctx.config.get("hooks"), "startContainer", fastjson.dumps(state).encode())
 
 
 def seccomp_listener(ctx: InitContext) -> None:
@@ -306,6 +349,8 @@ def seccomp_listener(ctx: InitContext) -> None:
         return
     if ctx.process.get("noNewPrivileges"):
         prctl.set_no_new_privs()
+    from ketch.linux.seccomp import load_filter  # loaded by the parent when there is a profile
+
     fd = load_filter(prog.bpf, prog.flags)
     ctx.channel.send_fd(SECCOMP_FD, fd)
     os.close(fd)
@@ -316,6 +361,8 @@ def seccomp_privileged(ctx: InitContext) -> None:
     filter must then allow what the rest of the init does, as with runc)."""
     prog = ctx.seccomp
     if prog is not None and not prog.notify and not ctx.process.get("noNewPrivileges"):
+        from ketch.linux.seccomp import load_filter
+
         load_filter(prog.bpf, prog.flags)
 
 
@@ -324,6 +371,8 @@ def seccomp_last(ctx: InitContext) -> None:
     runtime still has to do."""
     prog = ctx.seccomp
     if prog is not None and not prog.notify and ctx.process.get("noNewPrivileges"):
+        from ketch.linux.seccomp import load_filter
+
         load_filter(prog.bpf, prog.flags)
 
 
@@ -352,6 +401,7 @@ BEFORE_READY = (
     protect_root,
     set_oom_score_adj,
     set_rlimits,
+    set_scheduling,
     close_leaked_fds,
     find_program,
     seccomp_listener,
@@ -371,27 +421,59 @@ AFTER_READY = (
 
 def run_init(ctx: InitContext) -> None:
     """Never returns: execs the program, or exits non-zero after reporting the failure."""
-    try:
-        # While the init is still a copy of the runtime, other processes in the container must not be able
-        # to open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
-        prctl.set_dumpable(False)
+
+    def prepare() -> None:
         os.setsid()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        for step in BEFORE_READY:
+        for sig in signals.FORWARDABLE:
+            signals.set_handler(sig, signals.SIG_DFL)
+
+    run_steps(ctx, prepare, BEFORE_READY, AFTER_READY, "ketch-runtime init")
+
+
+def run_steps(
+    ctx: InitContext,
+    prepare: Callable[[], None],
+    before: tuple[Callable[[InitContext], None], ...],
+    after: tuple[Callable[[InitContext], None], ...],
+    label: str,
+) -> None:
+    """Run ``before`` (failures reported to the parent over the channel), then ``after`` (which ends in exec;
+    failures go to stderr, as nobody waits on the channel any more). Never returns."""
+    try:
+        # While this process is still a copy of the runtime, processes in the container must not be able to
+        # open /proc/<pid>/exe or attach to it (CVE-2019-5736). exec resets this.
+        prctl.set_dumpable(False)
+        prepare()
+        for step in before:
             step(ctx)
     except BaseException as exc:
         ctx.channel.send_error(_describe(exc))
         os._exit(1)
     try:
-        for step in AFTER_READY:
+        for step in after:
             step(ctx)
     except BaseException as exc:
         try:
-            os.write(2, f"ketch-runtime init: {_describe(exc)}\n".encode())
+            os.write(2, f"{label}: {_describe(exc)}\n".encode())
         except OSError:
             pass
     os._exit(127)
+
+
+def fork_reported(channel: Channel, target: Callable[[], None]) -> None:
+    """Fork ``target`` (which never returns), report its pid as INIT_PID and exit. The new process waits on
+    a pipe until the report is sent: both write to one socket, and INIT_PID must come first."""
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold_w)
+        os.read(hold_r, 1)
+        os.close(hold_r)
+        target()
+    os.close(hold_r)
+    channel.send(INIT_PID, pid=pid)
+    os.write(hold_w, b"1")
+    os._exit(0)
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ SOCK_SEQPACKET socketpair; each message is one JSON object ``{"t": TYPE, ...}``.
      │ write state.json, pid file; exit                                                  │ open exec.fifo (blocks
                                                                                          │ until start), exec
 Any process may instead send ERROR {"msg": ...} and exit; the parent then tears everything down.
+The init says nothing before the child has sent INIT_PID (a pipe holds it back): the two share the socket.
 """
 
 from __future__ import annotations

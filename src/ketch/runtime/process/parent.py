@@ -8,17 +8,19 @@ result. Any failure tears down what was built: the container then does not exist
 from __future__ import annotations
 
 import os
-import signal
 import time
-from typing import Any
 
 from ketch.linux import ns as nslib
-from ketch.linux import prctl
+from ketch.linux import prctl, signals
 from ketch.runtime.errors import ConfigInvalid, CreateFailed, RuntimeFailure
 from ketch.runtime.hooks import run_hooks
 from ketch.runtime.process.channel import Channel, ChannelClosed, RemoteError, socketpair
 from ketch.runtime.process.messages import GO, HELLO, HOOKS_DONE, INIT_PID, MOUNTS_READY, READY, SECCOMP_FD
 from ketch.runtime.state import StateStore, format_time, process_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CreateOptions", "create_container"]
 
@@ -46,8 +48,7 @@ class CreateOptions:
 
 
 def load_bundle_config(bundle: str) -> dict[str, Any]:
-    import json
-
+    from ketch._common import fastjson
     from ketch.spec.runtime import ConfigError, validate_config
 
     if not os.path.isdir(bundle):
@@ -59,7 +60,7 @@ def load_bundle_config(bundle: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigInvalid(f"config.json: not found in bundle {bundle}") from None
     try:
-        cfg = json.loads(raw)
+        cfg = fastjson.loads(raw)
     except ValueError as exc:
         raise ConfigInvalid(f"config.json: invalid JSON: {exc}") from None
     try:
@@ -141,7 +142,7 @@ class _Build:
         for pid in (self.init_pid, self.child):
             if pid:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signals.SIGKILL)
                 except ProcessLookupError:
                     pass
                 _reap(pid)
@@ -179,6 +180,9 @@ def create_container(store: StateStore, container_id: str, opts: CreateOptions) 
         validate_container_id(container_id)
     except InvalidName as exc:
         raise ConfigInvalid(str(exc)) from None
+    from ketch.runtime.cgroups.warm import warm_attach_lock
+
+    warm_attach_lock()
     bundle = os.path.abspath(opts.bundle)
     cfg = load_bundle_config(bundle)
     rootfs = os.path.join(bundle, cfg["root"]["path"])
@@ -214,18 +218,7 @@ def _build(
     # read-write: opening never blocks, and the init blocks reading it until start writes (see init)
     fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
     build.fds.append(fifo_fd)
-
-    from ketch.runtime.cgroups import CgroupError, new_manager
-
-    try:
-        build.cgroup = new_manager(linux.get("cgroupsPath"), container_id, systemd=opts.systemd_cgroup)
-        build.cgroup.create()
-        build.cgroup.apply(linux.get("resources") or {})
-    except CgroupError as exc:
-        raise ConfigInvalid(f"config.json: {exc}") from None
-
     seccomp = _prepare_seccomp(linux.get("seccomp"), store.root)
-
     ns_fds: list[tuple[str, int]] = []
     for kind, entry in namespaces.items():
         if "path" in entry:
@@ -257,23 +250,19 @@ def _build(
     parent_fd, child_fd = socketpair()
     build.fds.append(parent_fd)
     channel = Channel(parent_fd)
-    userns_new = "user" in namespaces and "path" not in namespaces["user"]
-
-    from ketch.runtime.process.init import InitContext
-
-    init_ctx = InitContext(
+    setup = _ChildSetup(
         cfg,
         bundle,
         rootfs,
-        Channel(child_fd),
+        child_fd,
+        namespaces,
+        ns_fds,
         fifo_fd=fifo_fd,
         trampoline_fd=trampoline,
         console_fd=console_fd,
         preserve_fds=opts.preserve_fds,
         no_pivot=opts.no_pivot,
-        userns="user" in namespaces,
-        cgroupns="cgroup" in namespaces,
-        cgroup_paths=dict(build.cgroup.paths),
+        no_new_keyring=opts.no_new_keyring,
         seccomp=seccomp,
     )
     # the init is re-parented to us when the child exits, so a failure can still reap it
@@ -281,18 +270,28 @@ def _build(
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(parent_fd)
-        _child(init_ctx, namespaces, ns_fds, userns_new, linux, opts.no_new_keyring)
+        _child(setup)
     build.child = pid
     os.close(child_fd)
 
+    from ketch.runtime.cgroups import CgroupError, new_manager
+
     try:
+        # The child enters its namespaces while the cgroup is built here. Moving the first process into a
+        # cgroup waits out an RCU grace period (cgroup_threadgroup_rwsem): milliseconds worth overlapping.
+        try:
+            build.cgroup = new_manager(linux.get("cgroupsPath"), container_id, systemd=opts.systemd_cgroup)
+            build.cgroup.create()
+            build.cgroup.apply(linux.get("resources") or {})
+        except CgroupError as exc:
+            raise ConfigInvalid(f"config.json: {exc}") from None
         channel.recv(HELLO)
         build.cgroup.add_pid(pid)
-        if userns_new:
+        if setup.userns_new:
             from ketch.runtime.userns import write_id_maps
 
             write_id_maps(pid, linux.get("uidMappings", []), linux.get("gidMappings", []))
-        channel.send(GO)
+        channel.send(GO, cgroups=dict(build.cgroup.paths))
         build.init_pid = channel.recv(INIT_PID)["pid"]
         _reap(pid)
         build.child = 0
@@ -319,7 +318,15 @@ def _build(
         if seccomp is not None and seccomp.notify:
             _hand_over_listener(channel, seccomp, state_json)
         channel.recv(READY)
-    except (RemoteError, ChannelClosed) as exc:
+    except ChannelClosed as exc:
+        limit = ((linux.get("resources") or {}).get("memory") or {}).get("limit")
+        if limit is not None and _oom_killed(build.cgroup):
+            raise CreateFailed(
+                f'container "{container_id}": linux.resources.memory.limit: {limit} bytes is too little to '
+                "start the container (the OOM killer stopped it during create)"
+            ) from None
+        raise CreateFailed(f'container "{container_id}": {exc}') from None
+    except RemoteError as exc:
         raise CreateFailed(f'container "{container_id}": {exc}') from None
     except OSError as exc:
         raise CreateFailed(f'container "{container_id}": {exc.strerror or exc}') from None
@@ -337,52 +344,109 @@ def _build(
     return state
 
 
-def _child(
-    ctx: Any,
-    namespaces: dict[str, dict[str, Any]],
-    ns_fds: list[tuple[str, int]],
-    userns_new: bool,
-    linux: dict[str, Any],
-    no_new_keyring: bool,
-) -> None:  # pragma: no cover - runs in the child
-    """The middle process: enters the namespaces, forks the init, reports its pid and exits."""
-    channel: Channel = ctx.channel
+class _ChildSetup:
+    """What the child needs from the parent; the init's context is built from it in the child."""
+
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        bundle: str,
+        rootfs: str,
+        channel_fd: int,
+        namespaces: dict[str, dict[str, Any]],
+        ns_fds: list[tuple[str, int]],
+        *,
+        fifo_fd: int,
+        trampoline_fd: int,
+        console_fd: int,
+        preserve_fds: int,
+        no_pivot: bool,
+        no_new_keyring: bool,
+        seccomp: Any,
+    ) -> None:
+        self.cfg = cfg
+        self.linux: dict[str, Any] = cfg.get("linux", {})
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.channel = Channel(channel_fd)
+        self.namespaces = namespaces
+        self.ns_fds = ns_fds
+        self.fifo_fd = fifo_fd
+        self.trampoline_fd = trampoline_fd
+        self.console_fd = console_fd
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.seccomp = seccomp
+        self.userns_new = "user" in namespaces and "path" not in namespaces["user"]
+
+
+def _oom_killed(cgroup: Any) -> bool:
     try:
-        if userns_new:
+        return bool(cgroup.oom_kill_count())
+    except Exception:
+        return False
+
+
+def _child(setup: _ChildSetup) -> None:  # pragma: no cover - runs in the child
+    """The middle process: enters the namespaces, forks the init, reports its pid and exits.
+
+    Only pid and time namespaces need it: unshare(2) of those applies to the caller's children.
+    """
+    channel = setup.channel
+    namespaces = setup.namespaces
+    try:
+        if setup.userns_new:
             nslib.unshare(nslib.CLONE_NEWUSER)
         channel.send(HELLO)
-        channel.recv(GO)
-        if userns_new and _maps_root(linux):
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
         # Join by path: every namespace but the user one first, while we are still the host's root and so
         # privileged over them; then the user namespace.
-        for kind, fd in ns_fds:
+        for kind, fd in setup.ns_fds:
             if kind != "user":
                 nslib.setns(fd, nslib.CLONE_FLAGS[kind], namespaces[kind]["path"])
-        for kind, fd in ns_fds:
+        for kind, fd in setup.ns_fds:
             if kind == "user":
                 nslib.setns(fd, nslib.CLONE_NEWUSER, namespaces[kind]["path"])
+        # everything but the cgroup namespace now, while the parent builds the cgroup; a cgroup namespace
+        # must be made after joining the cgroup, so that its root is the container's cgroup
+        new_cgroupns = "cgroup" in namespaces and "path" not in namespaces["cgroup"]
         flags = 0
         for kind, entry in namespaces.items():
-            if kind != "user" and "path" not in entry:
+            if kind not in ("user", "cgroup") and "path" not in entry:
                 flags |= nslib.CLONE_FLAGS[kind]
         if flags:
             nslib.unshare(flags)
-        offsets = linux.get("timeOffsets")
+        offsets = setup.linux.get("timeOffsets")
         if offsets and "time" in namespaces and "path" not in namespaces["time"]:
             with open("/proc/self/timens_offsets", "w") as f:
                 for clock, value in offsets.items():
                     f.write(f"{clock} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n")
-        if not no_new_keyring:
-            _new_session_keyring()
-        pid = os.fork()
-        if pid == 0:
-            from ketch.runtime.process.init import run_init
+        from ketch.runtime.process.init import InitContext, fork_reported, run_init
 
-            run_init(ctx)
-        channel.send(INIT_PID, pid=pid)
-        os._exit(0)
+        go = channel.recv(GO)
+        if setup.userns_new and _maps_root(setup.linux):
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        if new_cgroupns:
+            nslib.unshare(nslib.CLONE_NEWCGROUP)
+        if not setup.no_new_keyring:
+            _new_session_keyring()
+        ctx = InitContext(
+            setup.cfg,
+            setup.bundle,
+            setup.rootfs,
+            channel,
+            fifo_fd=setup.fifo_fd,
+            trampoline_fd=setup.trampoline_fd,
+            console_fd=setup.console_fd,
+            preserve_fds=setup.preserve_fds,
+            no_pivot=setup.no_pivot,
+            userns="user" in namespaces,
+            cgroupns="cgroup" in namespaces,
+            cgroup_paths=go["cgroups"],
+            seccomp=setup.seccomp,
+        )
+        fork_reported(channel, lambda: run_init(ctx))
     except BaseException as exc:
         from ketch.runtime.process.init import _describe
 
@@ -444,6 +508,7 @@ def _hand_over_listener(channel: Channel, seccomp: Any, state_json: bytes) -> No
 def _prepare_seccomp(profile: dict[str, Any] | None, root: str) -> Any:
     if not profile:
         return None
+    import ketch.linux.seccomp  # noqa: F401 - the init loads the filter after pivot_root, when it cannot import
     from ketch.runtime.seccomp import SeccompError, prepare
 
     try:
@@ -468,6 +533,6 @@ def public_state(state: dict[str, Any], status: str) -> dict[str, Any]:
 
 
 def _json(value: Any) -> bytes:
-    import json
+    from ketch._common import fastjson
 
-    return json.dumps(value, separators=(",", ":")).encode()
+    return fastjson.dumps(value).encode()

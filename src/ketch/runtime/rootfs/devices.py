@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from ketch.linux import mount as m
 from ketch.linux.fd import fd_path
 from ketch.runtime.rootfs.paths import ensure_in_root, open_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DEFAULT_DEVICES", "create_dev_symlinks", "create_devices"]
 

@@ -7,11 +7,14 @@ are applied in a second mount(2) call, anything else is filesystem data (``mode=
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ketch.linux import mount as m
 from ketch.linux.fd import fd_path
 from ketch.runtime.rootfs.paths import ensure_in_root, open_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MountOptions", "mount_all", "parse_options", "remount_flags_of"]
 

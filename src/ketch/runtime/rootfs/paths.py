@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
@@ -23,48 +24,59 @@ def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH) -> int:
     return openat2(rootfd, path.lstrip("/") or ".", flags, 0, _RESOLVE)
 
 
-def ensure_in_root(rootfd: int, path: str, *, is_dir: bool = True, mode: int = 0o755) -> int:
+def ensure_in_root(rootfd: int, path: str, *, is_dir: bool = True, mode: int = 0o755, _depth: int = 0) -> int:
     """Open ``path`` below the root as an O_PATH fd, creating it and its missing parents first.
 
     The last component is made a directory, or an empty file when ``is_dir`` is false (a bind mount of a file
-    needs a file to land on). Returns the fd; the caller closes it.
+    needs a file to land on). A dangling symlink on the way is followed inside the root and its target
+    created there, as a lookup inside the container would see it. Returns the fd; the caller closes it.
     """
+    if _depth > 40:
+        raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
     rel = path.strip("/")
     if not rel:
         return os.dup(rootfd)
     try:
-        fd = open_in_root(rootfd, rel)
+        return open_in_root(rootfd, rel)
     except FileNotFoundError:
-        fd = -1
-    if fd >= 0:
-        return fd
+        pass
     parts = [p for p in rel.split("/") if p and p != "."]
-    parent = os.dup(rootfd)
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            sub = "/".join(parts[: i + 1])
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        sub = "/".join(parts[: i + 1])
+        try:
+            fd = open_in_root(rootfd, sub)
+        except FileNotFoundError:
+            fd = -1
+        if fd >= 0:
+            if last:
+                return fd
+            is_directory = stat.S_ISDIR(os.fstat(fd).st_mode)
+            os.close(fd)
+            if not is_directory:
+                raise OSError(errno.ENOTDIR, f"/{sub} is not a directory", path)
+            continue
+        dirfd = open_in_root(rootfd, "/".join(parts[:i]) or ".", os.O_PATH | os.O_DIRECTORY)
+        try:
             try:
-                nxt = open_in_root(rootfd, sub)
-            except FileNotFoundError:
-                dirfd = open_in_root(rootfd, "/".join(parts[:i]) or ".", os.O_PATH | os.O_DIRECTORY)
-                try:
-                    # an O_PATH directory fd is a valid dirfd for mkdirat/mknodat
-                    try:
-                        if last and not is_dir:
-                            os.mknod(part, stat.S_IFREG | 0o644, dir_fd=dirfd)
-                        else:
-                            os.mkdir(part, mode, dir_fd=dirfd)
-                    except FileExistsError:
-                        pass
-                finally:
-                    os.close(dirfd)
-                nxt = open_in_root(rootfd, sub)
-            os.close(parent)
-            parent = nxt
-            if not last and not stat.S_ISDIR(os.fstat(parent).st_mode):
-                raise OSError(errno.ENOTDIR, f"{'/' + sub} is not a directory", path)
-        return parent
-    except BaseException:
-        os.close(parent)
-        raise
+                # an O_PATH directory fd is a valid dirfd for mkdirat/mknodat
+                if last and not is_dir:
+                    os.mknod(part, stat.S_IFREG | 0o644, dir_fd=dirfd)
+                else:
+                    os.mkdir(part, mode, dir_fd=dirfd)
+            except FileExistsError:
+                # a dangling symlink: create its target, resolved inside the root, then go on from there
+                target = os.readlink(part, dir_fd=dirfd)
+                if not target.startswith("/"):
+                    root_real = os.readlink(f"/proc/self/fd/{rootfd}")
+                    here = os.readlink(f"/proc/self/fd/{dirfd}")
+                    parent = here[len(root_real) :] if here.startswith(root_real) else "/"
+                    target = posixpath.join(parent or "/", target)
+                rest = "/".join(parts[i + 1 :])
+                resolved = posixpath.normpath("/" + target.lstrip("/"))  # '..' above the root stays at the root
+                return ensure_in_root(
+                    rootfd, f"{resolved}/{rest}" if rest else resolved, is_dir=is_dir, mode=mode, _depth=_depth + 1
+                )
+        finally:
+            os.close(dirfd)
+    return open_in_root(rootfd, rel)

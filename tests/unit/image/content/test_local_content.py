@@ -49,3 +49,32 @@ def test_ingests_are_listed_by_ref(tmp_path: Path) -> None:
     w = store.writer("pull/layer1", digest_of(b"x"), 1)
     w.close()
     assert store.ingests() == ["pull/layer1"]
+
+
+def test_crash_mid_ingest_leaves_nothing_and_resumes(tmp_path: Path) -> None:
+    """A writer process killed mid-blob: no blob appears, and the ingest resumes from where it stopped."""
+    import subprocess
+    import sys
+
+    data = os.urandom(300_000)
+    d = digest_of(data)
+    (tmp_path / "data").write_bytes(data)
+    script = f"""
+import os, sys
+from ketch.image.content import LocalContentStore
+from ketch._common.digest import Digest
+store = LocalContentStore({str(tmp_path / "store")!r})
+w = store.writer("crashy", Digest({str(d)!r}), {len(data)})
+w.write(open({str(tmp_path / "data")!r}, "rb").read()[:100_000])
+os._exit(9)  # dies without commit, close or abort
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", script], env=env, timeout=60).returncode == 9
+    store = LocalContentStore(str(tmp_path / "store"))
+    assert list(store.walk()) == []
+    assert store.ingests() == ["crashy"]
+    w = store.writer("crashy", d, len(data))  # the dead writer's lock went with its process
+    assert w.offset == 100_000
+    w.write(data[w.offset :])
+    assert w.commit().size == len(data)
+    assert store.ingests() == []

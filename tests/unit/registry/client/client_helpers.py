@@ -90,6 +90,10 @@ class FakeRegistry:
         self.range_requests: list[str] = []
         self.unavailable = 0  # answer this many requests with 503 (Retry-After: 0) first
         self.served_503 = 0
+        self.connections: set[tuple[str, int]] = set()  # client (address, port) pairs seen
+        self.require_basic = False  # answer 401 with a Basic challenge to requests without Authorization
+        self.redirect_blobs: str | None = None  # "http://host:port": blob GETs answered with a 307 there
+        self.authorization_seen: list[str] = []  # Authorization headers received
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,7 +115,15 @@ class FakeRegistry:
                 self.do_GET()
 
             def do_GET(self) -> None:
+                fake.connections.add(self.client_address)
                 path = self.path.split("?", 1)[0]
+                auth = self.headers.get("Authorization")
+                if auth:
+                    fake.authorization_seen.append(auth)
+                if fake.require_basic and not auth:
+                    return self._send(401, b"", {"WWW-Authenticate": 'Basic realm="fake"'})
+                if fake.redirect_blobs and "/blobs/" in path:
+                    return self._send(307, b"", {"Location": fake.redirect_blobs + self.path})
                 if fake.unavailable > 0:
                     fake.unavailable -= 1
                     fake.served_503 += 1

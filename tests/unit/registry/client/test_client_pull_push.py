@@ -328,3 +328,46 @@ def test_a_chunk_cut_mid_upload_is_continued(
         assert pull(repo, "v1", dst.content, select=_select()).target.digest == root.digest
     finally:
         proxy.stop()
+
+
+def test_docker_manifest_list_and_schema2(
+    server: ServerThread, stores: tuple[ImageStore, ImageStore], tmp_path: Path
+) -> None:
+    """Docker's media types negotiate and select like the OCI ones."""
+    import json
+
+    from ketch.image.blobs import put_json
+    from ketch.spec.image import (
+        MT_DOCKER_CONFIG,
+        MT_DOCKER_LAYER,
+        MT_DOCKER_MANIFEST,
+        MT_DOCKER_MANIFEST_LIST,
+    )
+
+    src, dst = stores
+    oci = build_image(src, tmp_path, _files(1, 100))
+    m = Manifest.parse(read_verified(src.content, oci))
+    docker_manifest = {
+        "schemaVersion": 2,
+        "mediaType": MT_DOCKER_MANIFEST,
+        "config": {**m.config.to_json(), "mediaType": MT_DOCKER_CONFIG},
+        "layers": [{**layer.to_json(), "mediaType": MT_DOCKER_LAYER} for layer in m.layers],
+    }
+    with src.lease():
+        manifest = put_json(src.content, MT_DOCKER_MANIFEST, docker_manifest)
+        entry = with_platform(manifest, host_platform().architecture)
+        listing = put_json(
+            src.content,
+            MT_DOCKER_MANIFEST_LIST,
+            {"schemaVersion": 2, "mediaType": MT_DOCKER_MANIFEST_LIST, "manifests": [entry.to_json()]},
+        )
+    repo = repository(f"127.0.0.1:{server.port}", "docker/list", tmp_path)
+    push(repo, "v1", src.content, listing, lambda d: read_verified(src.content, d), all_platforms=True)
+    desc, data = repo.fetch_manifest("v1")
+    assert (
+        desc.media_type == MT_DOCKER_MANIFEST_LIST
+        and json.loads(data)["manifests"][0]["digest"] == manifest.digest
+    )
+    result = pull(repo, "v1", dst.content, select=_select())
+    assert result.target.digest == manifest.digest and result.target.media_type == MT_DOCKER_MANIFEST
+    assert load_image(dst.content, result.target).manifest.config.media_type == MT_DOCKER_CONFIG

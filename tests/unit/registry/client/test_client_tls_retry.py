@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def _select(read, target):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def tls_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     subprocess.run(
         [
@@ -97,3 +100,48 @@ def test_transient_503s_are_retried(tmp_path: Path) -> None:
             )
     finally:
         fake.stop()
+
+
+def test_connections_are_bounded_and_reused(tmp_path: Path) -> None:
+    fake = FakeRegistry().start()
+    try:
+        fake.add_image("v1", _CONFIG, [os.urandom(200_000) for _ in range(8)])
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        repo = repository(fake.domain, "many/layers", tmp_path, max_connections=2)
+        assert pull(repo, "v1", store.content, select=_select, workers=8).fetched == 9
+        assert 1 <= len(fake.connections) <= 2  # eight workers, never more than two connections
+        seen = set(fake.connections)
+        repo.resolve("v1")
+        assert fake.connections == seen  # the next request went over a kept-alive connection
+    finally:
+        fake.stop()
+
+
+def test_credentials_are_not_sent_along_a_redirect_to_another_host(tmp_path: Path) -> None:
+    """Blob GETs redirected to storage elsewhere must not carry the registry's Authorization (the leak of
+    CVE-2018-1000007 in curl, CVE-2023-32681 in requests)."""
+    from ketch.registry.client import CredentialStore
+
+    storage = FakeRegistry().start()
+    registry = FakeRegistry().start()
+    try:
+        layer = os.urandom(5000)
+        desc = registry.add_image("v1", _CONFIG, [layer])
+        storage.blobs.update(registry.blobs)
+        registry.require_basic = True
+        registry.redirect_blobs = f"http://{storage.domain}"
+        auth_file = tmp_path / "auth.json"
+        CredentialStore(str(auth_file), docker_config="").login(registry.domain, "user", "secret")
+        store = ImageStore(str(tmp_path / "s"), durable=False)
+        result = pull(
+            repository(registry.domain, "r/app", tmp_path, auth_file=auth_file),
+            "v1",
+            store.content,
+            select=_select,
+        )
+        assert result.target.digest == desc.digest and result.fetched == 2
+        assert registry.authorization_seen  # the registry got the credentials
+        assert storage.authorization_seen == []  # the storage host did not
+    finally:
+        storage.stop()
+        registry.stop()
