@@ -23,7 +23,7 @@ from ketch._common.atomicio import write_atomic
 from ketch.cri.errors import DeadlineExceeded, ExternalError, NotFound
 from ketch.cri.proc import run, run_checked
 
-__all__ = ["ExecResult", "OciRuntime"]
+__all__ = ["ExecResult", "OciRuntime", "kill_tree"]
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,10 @@ class OciRuntime:
                         limit: int) -> ExecResult:
         """Run ``process`` in ``cid``; output past ``limit`` bytes per stream is cut (kubelet's 16 MiB cap)."""
         path = os.path.join(tmpdir, f"exec-{cid}-{os.urandom(4).hex()}.json")
-        pid_file = path[:-len(".json")] + ".pid"
         write_atomic(path, json.dumps(process).encode(), 0o600, durable=False)
         try:
             p = await asyncio.create_subprocess_exec(
-                *self._argv("exec", "--pid-file", pid_file, "--process", path, cid),
+                *self._argv("exec", "--process", path, cid),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
@@ -149,19 +148,16 @@ class OciRuntime:
             try:
                 out, err = await asyncio.wait_for(collect(), timeout)
             except TimeoutError:
-                # Kill the command itself (the runtime cannot forward SIGKILL), then the runtime.
-                with contextlib.suppress(OSError, ValueError), open(pid_file) as f:
-                    os.kill(int(f.read().strip()), signal.SIGKILL)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
+                # Kill the command itself (the runtime cannot forward SIGKILL; it is the runtime's child, the
+                # runtime being its subreaper), then the runtime.
+                kill_tree(p.pid)
                 await p.wait()
                 raise DeadlineExceeded(f"command {process['args']!r} in container {cid} timed out after "
                                        f"{timeout}s") from None
             return ExecResult(p.returncode if p.returncode is not None else -1, out, err)
         finally:
-            for leftover in (path, pid_file):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def exit_status(self, cid: str) -> tuple[int, int] | None:
         """(exit code, time of exit in ns) from conmon's exit file, or None while running."""
@@ -195,6 +191,30 @@ class OciRuntime:
             os.write(fd, b"2 0 0\n")
         finally:
             os.close(fd)
+
+
+def kill_tree(root: int) -> None:
+    """SIGKILL ``root`` and every process descending from it (children found through /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces and parentheses): state, ppid, ...
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    doomed, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        doomed.append(pid)
+        todo.extend(children.get(pid, []))
+    for pid in reversed(doomed):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _read_all(fd: int) -> bytes:

@@ -335,6 +335,15 @@ def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
     pcfg = k.pod_config("kr", log_dir=logdir)
     pod = k.run_pod(pcfg, handler="ketch")
     try:
+        box = k.create(pod, k.container_config("box", BUSYBOX, ["sleep", "600"]), pcfg)
+        k.start(box)
+        r = k.exec_sync(box, ["sh", "-c", "hostname; echo err >&2; exit 6"])
+        assert (r.stdout, r.stderr, r.exit_code) == (b"kr\n", b"err\n", 6)
+        with pytest.raises(grpc.RpcError) as e:
+            k.exec_sync(box, ["sleep", "32"], timeout=1)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "sleep 32" not in k.exec_sync(box, ["ps", "-o", "args"]).stdout.decode()
+        k.stop(box, 1)
         cid = k.create(pod, k.container_config("k", BUSYBOX, ["sh", "-c", "hostname; echo done"]), pcfg)
         k.start(cid)
         st = k.wait_state(cid, pb.CONTAINER_EXITED)
