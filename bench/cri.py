@@ -5,9 +5,9 @@ concurrent pod lifecycles.
 
     PYTHONPATH=src python bench/cri.py [N] [CONCURRENT]        (root; defaults 20 and 50)
 
-Both daemons run on private directories under /tmp with their own bridge networks in 10.77.0.0/16; ketchd
-uses runc as its runtime handler here so that the comparison is about the CRI layer. Prints medians in
-milliseconds per step and the ketchd/containerd ratio.
+Both daemons run on private directories under /tmp with their own bridge networks in 10.77.0.0/16. ketchd
+runs twice: with runc as its handler (the ratio column: the same runtime under both CRI layers) and with
+ketch-runtime. Prints medians in milliseconds per step.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ketch.cri.client import CriClient
-from ketch.cri.harness import BUSYBOX, Daemon, containerd_shims_rss_kib, start_containerd, start_ketchd
+from ketch.cri.harness import (
+    BUSYBOX,
+    Daemon,
+    containerd_shims_rss_kib,
+    remove_bridge,
+    start_containerd,
+    start_ketchd,
+)
 from ketch.testing import make_rootfs
 
 STEPS = ["RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
@@ -123,29 +130,33 @@ def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     results: dict[str, dict[str, Any]] = {}
-    for name, start, args in (("ketchd", start_ketchd, {"subnet": "10.77.0.0/17", "bridge": "kcri-bk0"}),
-                              ("containerd", start_containerd, {"subnet": "10.77.128.0/17", "bridge": "kcri-bc0"})):
+    for name, start, args in (
+        ("ketchd", start_ketchd, {"subnet": "10.77.0.0/18", "bridge": "kcri-bk0"}),
+        ("ketchd+kr", start_ketchd, {"subnet": "10.77.64.0/18", "bridge": "kcri-bk1", "handler": "ketch"}),
+        ("containerd", start_containerd, {"subnet": "10.77.128.0/17", "bridge": "kcri-bc0"}),
+    ):
         if name == "containerd" and not shutil.which("containerd"):
             continue
         base = tempfile.mkdtemp(prefix=f"kcri-bench-{name[0]}-", dir="/tmp")
+        remove_bridge(str(args["bridge"]))
         d = start(base, make_rootfs, **args)  # type: ignore[operator]
         try:
             results[name] = measure(d, n, conc)
         finally:
             d.stop()
+            remove_bridge(str(args["bridge"]))
             shutil.rmtree(base, ignore_errors=True)
-    k, c = results.get("ketchd", {}), results.get("containerd", {})
-    print(f"pod lifecycle, {n} rounds (median ms), {conc} concurrent pods; ketchd with runc")
-    print(f"{'step':<22}{'ketchd':>10}{'containerd':>12}{'ratio':>8}")
-    for key in [*STEPS, "total"]:
-        kv, cv = k.get(key), c.get(key)
+    k, kr, c = results.get("ketchd", {}), results.get("ketchd+kr", {}), results.get("containerd", {})
+    print(f"pod lifecycle, {n} rounds (median ms), {conc} concurrent pods")
+    print("ketchd: runc handler; ketchd+kr: ketch-runtime handler; ratio: ketchd (runc) / containerd")
+    print(f"{'step':<24}{'ketchd':>10}{'ketchd+kr':>11}{'containerd':>12}{'ratio':>8}")
+    rows = [(key, key) for key in [*STEPS, "total"]] + [
+        ("idle_rss_mib", "daemon RSS idle (MiB)"), ("per_pod_kib", "per running pod (KiB)"),
+        ("pods_per_s", "pods/s concurrent")]
+    for key, label in rows:
+        kv, krv, cv = k.get(key), kr.get(key), c.get(key)
         ratio = f"{kv / cv:.2f}" if kv and cv else "-"
-        print(f"{key:<22}{kv or 0:>10.1f}{cv or 0:>12.1f}{ratio:>8}")
-    for key, label in (("idle_rss_mib", "daemon RSS idle (MiB)"), ("per_pod_kib", "per running pod (KiB)"),
-                       ("pods_per_s", "pods/s concurrent")):
-        kv, cv = k.get(key), c.get(key)
-        ratio = f"{kv / cv:.2f}" if kv and cv else "-"
-        print(f"{label:<22}{kv or 0:>10.1f}{cv or 0:>12.1f}{ratio:>8}")
+        print(f"{label:<24}{kv or 0:>10.1f}{krv or 0:>11.1f}{cv or 0:>12.1f}{ratio:>8}")
     return 0
 
 

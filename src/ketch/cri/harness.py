@@ -26,7 +26,8 @@ from ketch.image.build import image_from_dir
 from ketch.image.store import ImageStore
 from ketch.spec.image import ContainerConfig
 
-__all__ = ["BUSYBOX", "BUSYBOX_USR1", "PAUSE", "Daemon", "build_images", "start_containerd", "start_ketchd"]
+__all__ = ["BUSYBOX", "BUSYBOX_USR1", "PAUSE", "Daemon", "build_images", "remove_bridge", "start_containerd",
+           "start_ketchd"]
 
 BUSYBOX = "localhost/ketch-test/busybox:1"
 BUSYBOX_USR1 = "localhost/ketch-test/busybox-usr1:1"  # StopSignal SIGUSR1
@@ -211,6 +212,12 @@ state = "{state}"
                     raise RuntimeError(f"containerd's CRI does not list {name} after the import")
                 time.sleep(0.05)
     return d
+
+
+def remove_bridge(name: str) -> None:
+    """Delete a bridge a test network created (the bridge plugin never removes it), if it exists."""
+    if os.path.exists(f"/sys/class/net/{name}"):
+        subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
 
 
 def containerd_shims_rss_kib(base: str) -> int:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from ketch.cri.client import CriClient, pb
-from ketch.cri.harness import BUSYBOX, Daemon, start_ketchd
+from ketch.cri.harness import BUSYBOX, Daemon, remove_bridge, start_ketchd
 from ketch.testing import make_rootfs
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
@@ -93,6 +93,7 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
             c.remove_pod(pod)
     finally:
         d.stop()
+        remove_bridge("kcri-r0")
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
