@@ -183,6 +183,16 @@ class ContainerManager:
             out.append(rec)
         return sorted(out, key=lambda r: r.created_at)
 
+    @staticmethod
+    def runtime_spec(rec: ContainerRecord) -> dict[str, Any] | None:
+        """The config.json the container runs with (``crictl inspect`` shows it), None if unreadable."""
+        try:
+            with open(os.path.join(rec.bundle, "config.json"), "rb") as f:
+                spec = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return spec if isinstance(spec, dict) else None
+
     def cri_state(self, rec: ContainerRecord) -> int:
         return _STATE[rec.state]
 

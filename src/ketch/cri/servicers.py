@@ -307,7 +307,8 @@ class RuntimeServicer(pbg.RuntimeServiceServicer):
     async def ContainerStatus(self, request: pb.ContainerStatusRequest, context: Any) -> pb.ContainerStatusResponse:
         rec = self.svc.containers.get(request.container_id)
         info = {"info": json.dumps({"pid": rec.pid, "bundle": rec.bundle, "runtimeHandler": rec.runtime_handler,
-                                    "cgroupsPath": rec.cgroups_path, "sandboxID": rec.sandbox_id})
+                                    "cgroupsPath": rec.cgroups_path, "sandboxID": rec.sandbox_id,
+                                    "runtimeSpec": self.svc.containers.runtime_spec(rec)})
                 } if request.verbose else {}
         return pb.ContainerStatusResponse(status=container_status(self.svc, rec), info=info)
 

@@ -367,8 +367,10 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
         cid = k.create(pod, k.container_config("busy", BUSYBOX, [
             "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done"], memory=64 << 20), pcfg)
         k.start(cid)
-        info = k.call("ContainerStatus", pb.ContainerStatusRequest(container_id=cid, verbose=True)).info
-        cgroup = json.loads(info["info"])["cgroupsPath"]
+        info = json.loads(k.call("ContainerStatus", pb.ContainerStatusRequest(container_id=cid,
+                                                                                verbose=True)).info["info"])
+        cgroup = info["cgroupsPath"]
+        assert info["runtimeSpec"]["linux"]["cgroupsPath"] == cgroup
         limit_file = f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
         with open(limit_file) as f:
             assert int(f.read()) == 64 << 20
