@@ -1,0 +1,164 @@
+"""The pod lifecycle through the CRI, ketchd against containerd (Debian's, CRI plugin, runc), with the
+same Python client: RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer,
+StopPodSandbox, RemovePodSandbox, N times; then memory (daemon idle, per running pod) and pods/s for
+concurrent pod lifecycles.
+
+    PYTHONPATH=src python bench/cri.py [N] [CONCURRENT]        (root; defaults 20 and 50)
+
+Both daemons run on private directories under /tmp with their own bridge networks in 10.77.0.0/16. ketchd
+runs twice: with runc as its handler (the ratio column: the same runtime under both CRI layers) and with
+ketch-runtime. Prints medians in milliseconds per step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ketch.cri.client import CriClient
+from ketch.cri.harness import (
+    BUSYBOX,
+    Daemon,
+    containerd_shims_rss_kib,
+    remove_bridge,
+    start_containerd,
+    start_ketchd,
+)
+from ketch.testing import make_rootfs
+
+STEPS = ["RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+         "StopPodSandbox", "RemovePodSandbox"]
+
+
+def lifecycle(c: CriClient, name: str, logdir: str, times: dict[str, list[float]] | None = None) -> None:
+    def step(label: str, fn: Any, *a: Any) -> Any:
+        t = time.perf_counter()
+        r = fn(*a)
+        if times is not None:
+            times[label].append((time.perf_counter() - t) * 1000)
+        return r
+
+    pcfg = c.pod_config(name, log_dir=os.path.join(logdir, name))
+    pod = step("RunPodSandbox", c.run_pod, pcfg)
+    cid = step("CreateContainer", c.create, pod, c.container_config("app", BUSYBOX, ["sleep", "3600"]), pcfg)
+    step("StartContainer", c.start, cid)
+    step("StopContainer", c.stop, cid, 0)
+    step("RemoveContainer", c.remove, cid)
+    step("StopPodSandbox", c.stop_pod, pod)
+    step("RemovePodSandbox", c.remove_pod, pod)
+
+
+def _monitors_rss_kib(d: Daemon) -> int:
+    """Per-pod helpers: conmon (and pod pid holders) for ketchd, shims for containerd."""
+    if d.name == "containerd":
+        return containerd_shims_rss_kib(d.base)
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if argv[0].endswith(b"conmon") and any(d.base.encode() in a for a in argv):
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def memory(d: Daemon, pods: int, logdir: str) -> tuple[int, float]:
+    c = d.client()
+    idle = d.rss_kib()
+    made = []
+    for i in range(pods):
+        pcfg = c.pod_config(f"mem-{i}", log_dir=os.path.join(logdir, f"mem-{i}"))
+        pod = c.run_pod(pcfg)
+        cid = c.create(pod, c.container_config("app", BUSYBOX, ["sleep", "3600"]), pcfg)
+        c.start(cid)
+        made.append(pod)
+    loaded = d.rss_kib() + _monitors_rss_kib(d)
+    for pod in made:
+        c.stop_pod(pod)
+        c.remove_pod(pod)
+    c.close()
+    return idle, (loaded - idle) / pods
+
+
+def concurrent(d: Daemon, n: int, logdir: str) -> float:
+    clients = [d.client() for _ in range(min(n, 16))]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(lambda i: lifecycle(clients[i % len(clients)], f"conc-{i}", logdir), range(n)))
+    elapsed = time.perf_counter() - t
+    for c in clients:
+        c.close()
+    return n / elapsed
+
+
+def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
+    logdir = tempfile.mkdtemp(prefix="kcri-bench-logs-", dir="/tmp")
+    try:
+        c = d.client()
+        lifecycle(c, "warmup", logdir)
+        times: dict[str, list[float]] = {s: [] for s in STEPS}
+        totals = []
+        for i in range(n):
+            before = {s: len(v) for s, v in times.items()}
+            lifecycle(c, f"seq-{i}", logdir, times)
+            totals.append(sum(times[s][before[s]] for s in STEPS))
+        c.close()
+        idle, per_pod = memory(d, 10, logdir)
+        rate = concurrent(d, conc, logdir)
+        out: dict[str, Any] = {s: statistics.median(v) for s, v in times.items()}
+        out["total"] = statistics.median(totals)
+        out["idle_rss_mib"] = idle / 1024
+        out["per_pod_kib"] = per_pod
+        out["pods_per_s"] = rate
+        return out
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    conc = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    results: dict[str, dict[str, Any]] = {}
+    for name, start, args in (
+        ("ketchd", start_ketchd, {"subnet": "10.77.0.0/18", "bridge": "kcri-bk0"}),
+        ("ketchd+kr", start_ketchd, {"subnet": "10.77.64.0/18", "bridge": "kcri-bk1", "handler": "ketch"}),
+        ("containerd", start_containerd, {"subnet": "10.77.128.0/17", "bridge": "kcri-bc0"}),
+    ):
+        if name == "containerd" and not shutil.which("containerd"):
+            continue
+        base = tempfile.mkdtemp(prefix=f"kcri-bench-{name[0]}-", dir="/tmp")
+        remove_bridge(str(args["bridge"]))
+        d = start(base, make_rootfs, **args)  # type: ignore[operator]
+        try:
+            results[name] = measure(d, n, conc)
+        finally:
+            d.stop()
+            remove_bridge(str(args["bridge"]))
+            shutil.rmtree(base, ignore_errors=True)
+    k, kr, c = results.get("ketchd", {}), results.get("ketchd+kr", {}), results.get("containerd", {})
+    print(f"pod lifecycle, {n} rounds (median ms), {conc} concurrent pods")
+    print("ketchd: runc handler; ketchd+kr: ketch-runtime handler; ratio: ketchd (runc) / containerd")
+    print(f"{'step':<24}{'ketchd':>10}{'ketchd+kr':>11}{'containerd':>12}{'ratio':>8}")
+    rows = [(key, key) for key in [*STEPS, "total"]] + [
+        ("idle_rss_mib", "daemon RSS idle (MiB)"), ("per_pod_kib", "per running pod (KiB)"),
+        ("pods_per_s", "pods/s concurrent")]
+    for key, label in rows:
+        kv, krv, cv = k.get(key), kr.get(key), c.get(key)
+        ratio = f"{kv / cv:.2f}" if kv and cv else "-"
+        print(f"{label:<24}{kv or 0:>10.1f}{krv or 0:>11.1f}{cv or 0:>12.1f}{ratio:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
