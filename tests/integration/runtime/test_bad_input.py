@@ -74,6 +74,9 @@ def test_missing_and_malformed_config(ketch: Any, bundle: Any, cid: str, tmp_pat
         (lambda c: c["process"].update(args=["/no/such/program"]), ["/no/such/program"]),
         (lambda c: c["process"].update(args=["nosuchprogram"]), ["nosuchprogram", "$PATH"]),
         (lambda c: c["root"].update(path="missing-rootfs"), ["root.path"]),
+        (lambda c: c["process"].update(apparmorProfile="docker-default"), ["process.apparmorProfile", "AppArmor"]),
+        (lambda c: c["linux"]["resources"]["devices"].append({"allow": True, "type": "x", "access": "rwm"}),
+         ["linux.resources.devices[1].type"]),
     ],
 )
 def test_bad_config_fields(ketch: Any, bundle: Any, cid: str, edit: Any, words: list[str]) -> None:

@@ -65,6 +65,8 @@ def test_bad_profiles_are_refused_and_leave_nothing(ketch: Any, bundle: Any, cid
         ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]}, "linux.seccomp.architectures[0]"),
         ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_BOGUS"}]},
          "linux.seccomp.syscalls[0].action"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", "raed"], "action": "SCMP_ACT_ERRNO"}]},
+         "linux.seccomp.syscalls[0].names: unknown system call 'raed'"),
     ]
     for profile, field in cases:
         def edit(cfg: dict[str, Any], profile: dict[str, Any] = profile) -> None:
@@ -115,3 +117,15 @@ def test_notify_listener_receives_the_fd(ketch: Any, bundle: Any, cid: str, shor
     assert msg["pid"] == ketch.state(cid)["pid"]
     assert "seccomp" in got["fd_kind"]
     ketch("delete", "--force", cid)
+
+
+def test_a_profile_denying_execve_fails_clearly(ketch: Any, bundle: Any, cid: str) -> None:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO"}],
+        }
+
+    proc = ketch("run", "--bundle", str(bundle(["true"], edit=edit)), cid, check=False)
+    assert proc.returncode != 0
+    assert "execve" in proc.stderr and "Operation not permitted" in proc.stderr

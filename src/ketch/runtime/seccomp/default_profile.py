@@ -15,6 +15,8 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ketch.runtime.seccomp.libseccomp import knows
+
 __all__ = ["runtime_default_profile"]
 
 _ENOSYS = 38
@@ -146,6 +148,7 @@ _GROUPS: tuple[_Group, ...] = (
 def runtime_default_profile(capabilities: Iterable[str] = (), machine: str | None = None) -> dict[str, Any]:
     """The RuntimeDefault profile as a ``linux.seccomp`` object for a container with ``capabilities``.
 
+    Calls the host's libseccomp does not know are left out, so the profile is valid here.
     ``capabilities`` is the container's bounding set (``CAP_*`` names); the profile widens with it, so a
     privileged container keeps mount and friends while an unprivileged one gets EPERM. ``machine`` is a
     ``os.uname().machine`` value, the running one by default.
@@ -162,7 +165,11 @@ def runtime_default_profile(capabilities: Iterable[str] = (), machine: str | Non
             continue
         if machine in g.not_machines:
             continue
-        entry: dict[str, Any] = {"names": g.names.split()}
+        # only calls this host's libseccomp knows: a profile naming an unknown call is refused (prepare)
+        names = [n for n in g.names.split() if knows(n)]
+        if not names:
+            continue
+        entry: dict[str, Any] = {"names": names}
         if g.errno is None:
             entry["action"] = "SCMP_ACT_ALLOW"
         else:

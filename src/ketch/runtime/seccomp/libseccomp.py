@@ -97,6 +97,11 @@ def version() -> str:
     return f"{v.major}.{v.minor}.{v.micro}"
 
 
+def knows(name: str) -> bool:
+    """Whether libseccomp knows the system call ``name`` (on any architecture it supports)."""
+    return bool(library().seccomp_syscall_resolve_name(name.encode()) != NR_ERROR)
+
+
 def strerror(rc: int) -> str:
     """libseccomp returns ``-errno``; name it."""
     return os.strerror(-rc) if rc < 0 else f"code {rc}"

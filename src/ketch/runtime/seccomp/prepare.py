@@ -16,7 +16,7 @@ from ketch.linux.seccomp import (
 )
 from ketch.runtime.seccomp import libseccomp
 from ketch.runtime.seccomp.cache import cache_key, read_cached, write_cached
-from ketch.runtime.seccomp.errors import SeccompUnsupported
+from ketch.runtime.seccomp.errors import SeccompProfileError, SeccompUnsupported
 from ketch.runtime.seccomp.names import FLAGS
 from ketch.runtime.seccomp.profile import FIELD, Profile, parse_profile
 
@@ -113,8 +113,13 @@ def prepare(seccomp_profile: object, cache_dir: str | None) -> PreparedFilter:
             except OSError as e:  # the filter is good; only the next start pays for the compile again
                 _log().warning("seccomp: cannot cache the compiled filter in %s: %s", cache_dir, e)
     if compiled.skipped:
-        _log().warning(
-            "seccomp: unknown system calls in %s.syscalls skipped: %s", FIELD, ", ".join(compiled.skipped)
+        # runc skips names libseccomp does not know; ketch refuses them, so a typo cannot silently leave a
+        # call unfiltered (RuntimeDefault is generated from the names this host knows)
+        name = compiled.skipped[0]
+        rule = next(r for r in profile.rules if name in r.names)
+        raise SeccompProfileError(
+            f"{FIELD}.syscalls[{rule.position}].names: unknown system call {name!r} "
+            f"(libseccomp {libseccomp.version()} does not know it)"
         )
     return PreparedFilter(
         bpf=compiled.bpf,

@@ -67,11 +67,18 @@ def test_damaged_cache_entry_is_recompiled(tmp_path: Path) -> None:
     assert prepare(PROFILE, cache).bpf == good.bpf
 
 
-def test_skipped_names_survive_the_cache(tmp_path: Path) -> None:
-    profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "not_a_call"], "action": "SCMP_ACT_ERRNO"}]}
-    assert prepare(profile, str(tmp_path)).skipped_syscalls == ("not_a_call",)
-    hit = prepare(profile, str(tmp_path))
-    assert hit.from_cache and hit.skipped_syscalls == ("not_a_call",)
+def test_unknown_syscall_names_are_refused_with_the_field(tmp_path: Path) -> None:
+    profile = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["mkdir", "not_a_call"], "action": "SCMP_ACT_ERRNO"},
+        ],
+    }
+    for _ in range(2):  # the second time from the cache: still refused
+        with pytest.raises(SeccompProfileError) as info:
+            prepare(profile, str(tmp_path))
+        assert "linux.seccomp.syscalls[1].names: unknown system call 'not_a_call'" in str(info.value)
 
 
 def test_invalid_profile_leaves_the_cache_alone(tmp_path: Path) -> None:
