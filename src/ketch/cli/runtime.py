@@ -414,6 +414,9 @@ def _cmd_exec(root: str, opts: dict[str, Any], pos: list[str], gopts: dict[str, 
 
     if not pos:
         raise UsageError("exec: usage: ketch-runtime " + _COMMANDS["exec"][2])
+    from ketch.runtime.cgroups.warm import warm_attach_lock
+
+    warm_attach_lock()  # the new process joins the container's cgroup: start the kernel's grace period now
     if opts.get("apparmor") or opts.get("process_label"):
         raise ConfigInvalid("exec: --apparmor/--process-label: neither AppArmor nor SELinux is enabled on this host")
     state, status = load(_store(root), pos[0])
