@@ -131,12 +131,17 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
         assert _code(k.create, pod, badcap, pcfg) == grpc.StatusCode.INVALID_ARGUMENT
         escape = k.container_config("escape", BUSYBOX, ["true"], log_path="../../etc/evil.log")
         assert _code(k.create, pod, escape, pcfg) == grpc.StatusCode.INVALID_ARGUMENT
+        # The runtime itself refuses (no such executable): its message comes back, nothing is left.
+        with pytest.raises(grpc.RpcError) as e:
+            k.create(pod, k.container_config("noexec", BUSYBOX, ["/no/such/program"]), pcfg)
+        assert e.value.code() == grpc.StatusCode.INTERNAL and "/no/such/program" in str(e.value.details())
+        assert _mounts_under(os.path.join(ketchd.base, "state", "bundles")) == []
         assert k.containers() == [] or all(c.pod_sandbox_id != pod for c in k.containers())
         state = os.path.join(ketchd.base, "state")
         assert os.listdir(os.path.join(state, "bundles")) == []
         assert os.listdir(os.path.join(state, "containers")) == []
         # Every refused name is free again: a good container with each name works.
-        for n in ("ghost", "hostnet", "hostpid", "priv", "badcap", "escape"):
+        for n in ("ghost", "hostnet", "hostpid", "priv", "badcap", "escape", "noexec"):
             cid = k.create(pod, k.container_config(n, BUSYBOX, ["true"]), pcfg)
             k.remove(cid)
         # Starting twice, and exec in a container that is not running.
