@@ -5,7 +5,7 @@ concurrent pod lifecycles.
 
     PYTHONPATH=src python bench/cri.py [N] [CONCURRENT]        (root; defaults 20 and 50)
 
-Both daemons run on private directories under /tmp with their own bridge networks in 10.77.0.0/16. ketchd
+Both daemons run on private directories under /tmp with their own bridge networks (a free /24 of 10.77.0.0/16). ketchd
 runs twice: with runc as its handler (the ratio column: the same runtime under both CRI layers) and with
 ketch-runtime. Prints medians in milliseconds per step.
 """
@@ -26,6 +26,7 @@ from ketch.cri.harness import (
     BUSYBOX,
     Daemon,
     containerd_shims_rss_kib,
+    free_network,
     remove_bridge,
     start_containerd,
     start_ketchd,
@@ -131,14 +132,14 @@ def main() -> int:
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     results: dict[str, dict[str, Any]] = {}
     for name, start, args in (
-        ("ketchd", start_ketchd, {"subnet": "10.77.0.0/18", "bridge": "kcri-bk0"}),
-        ("ketchd+kr", start_ketchd, {"subnet": "10.77.64.0/18", "bridge": "kcri-bk1", "handler": "ketch"}),
-        ("containerd", start_containerd, {"subnet": "10.77.128.0/17", "bridge": "kcri-bc0"}),
+        ("ketchd", start_ketchd, {}),
+        ("ketchd+kr", start_ketchd, {"handler": "ketch"}),
+        ("containerd", start_containerd, {}),
     ):
         if name == "containerd" and not shutil.which("containerd"):
             continue
         base = tempfile.mkdtemp(prefix=f"kcri-bench-{name[0]}-", dir="/tmp")
-        remove_bridge(str(args["bridge"]))
+        args["bridge"], args["subnet"] = free_network()
         d = start(base, make_rootfs, **args)  # type: ignore[operator]
         try:
             results[name] = measure(d, n, conc)

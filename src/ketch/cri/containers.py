@@ -32,7 +32,7 @@ from ketch.cri.images import ImageManager
 from ketch.cri.labels import match_id, match_labels
 from ketch.cri.names import NameRegistry, check_metadata_name
 from ketch.cri.oci import ExecResult, OciRuntime
-from ketch.cri.sandboxes import SandboxManager
+from ketch.cri.sandboxes import SandboxManager, decode_config
 from ketch.cri.store import ContainerRecord, RecordStore, SandboxRecord
 from ketch.image.convert import runtime_config
 from ketch.image.errors import ImageError
@@ -379,12 +379,14 @@ class ContainerManager:
             self.store.save(rec)
             self.events.publish(Event(rec.id, rec.sandbox_id, STOPPED, time.time_ns()))
             return
-        shared_pid = rec.id and self._shares_pid_ns(rec)
+        # In a shared PID namespace the container's init is not the namespace's init: its children would
+        # survive it, so SIGKILL goes to every process of the container (runc kill --all).
+        shared_pid = self._shares_pid_ns(rec)
         if timeout > 0:
             await rt.kill(rec.id, parse_signal(rec.stop_signal))
             if await self._wait_exit(rec, float(timeout)):
                 return
-        await rt.kill(rec.id, signal.SIGKILL, all_procs=bool(shared_pid))
+        await rt.kill(rec.id, signal.SIGKILL, all_procs=shared_pid)
         if not await self._wait_exit(rec, 30.0):
             st = await rt.state(rec.id)
             if st is None or st.get("status") == "stopped":
@@ -483,8 +485,6 @@ class ContainerManager:
 
 
 def _pod_privileged(sb: SandboxRecord) -> bool:
-    from ketch.cri.sandboxes import decode_config
-
     return bool(decode_config(sb).linux.security_context.privileged)
 
 

@@ -11,8 +11,9 @@ import time
 import grpc
 import pytest
 
+from ketch.cri.cgstats import cgroup_dirs, is_v2
 from ketch.cri.client import CriClient, pb
-from ketch.cri.harness import BUSYBOX, Daemon, remove_bridge, start_ketchd
+from ketch.cri.harness import BUSYBOX, Daemon, free_network, remove_bridge, start_ketchd
 from ketch.testing import make_rootfs
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
@@ -35,6 +36,12 @@ def _code(fn, *a) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
     return e.value.code()  # type: ignore[no-any-return]
 
 
+def _memory_limit_file(cgroup: str) -> str:
+    if is_v2():
+        return f"/sys/fs/cgroup{cgroup}/memory.max"
+    return f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+
+
 def _ls(path: str) -> list[str]:
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
@@ -49,7 +56,8 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
 
     base = tempfile.mkdtemp(prefix="kcri-r-", dir="/tmp")
     logdir = str(tmp_path_factory.mktemp("rlogs"))
-    d = start_ketchd(base, make_rootfs, subnet="10.77.200.0/24", bridge="kcri-r0")
+    bridge, subnet = free_network()
+    d = start_ketchd(base, make_rootfs, subnet=subnet, bridge=bridge)
     try:
         with d.client() as c:
             pcfg = c.pod_config("survivor", log_dir=logdir)
@@ -74,7 +82,7 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
                         "touch", "/tmp/go"], check=True)
         _until(lambda: os.path.exists(os.path.join(base, "state", "exits", quitter)), "the exit file")
         before = os.path.getsize(os.path.join(logdir, "ticker.log"))
-        d = start_ketchd(base, make_rootfs, subnet="10.77.200.0/24", bridge="kcri-r0")
+        d = start_ketchd(base, make_rootfs, subnet=subnet, bridge=bridge)
         with d.client() as c:
             st = c.status(ticker)
             assert st.state == pb.CONTAINER_RUNNING
@@ -93,7 +101,7 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
             c.remove_pod(pod)
     finally:
         d.stop()
-        remove_bridge("kcri-r0")
+        remove_bridge(bridge)
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
@@ -160,21 +168,24 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
 def test_fifty_pods_created_and_removed_leak_nothing(k: CriClient, ketchd: Daemon, logdir: str) -> None:
     state = os.path.join(ketchd.base, "state")
     ipam = os.path.join(ketchd.base, "root", "cni", "ipam", "kcri")
+    ids: list[str] = []
 
     def snapshot() -> dict[str, object]:
+        # Only what belongs to this daemon and these pods: other test runs may share the host.
         nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
-        cg = sorted(d for d in os.listdir("/sys/fs/cgroup/memory/ketch")) if os.path.isdir(
-            "/sys/fs/cgroup/memory/ketch") else []
+        cg = sorted(n for top in cgroup_dirs("/ketch") for n in os.listdir(top)
+                    if any(n == f"pod-{i[:16]}" for i in ids))
         return {
             "mounts": _mounts_under(ketchd.base),
             "pods": os.listdir(os.path.join(state, "pods")),
             "records": os.listdir(os.path.join(state, "sandboxes")) + os.listdir(os.path.join(state, "containers")),
             "bundles": os.listdir(os.path.join(state, "bundles")),
             "ips": sorted(n for n in os.listdir(ipam) if n[0].isdigit()) if os.path.isdir(ipam) else [],
-            "cgroups": [d for d in cg if d.startswith("pod-")],
-            "dnat": sorted(line for line in nat.splitlines() if "CNI-DN-" in line),
+            "cgroups": cg,
+            "nat": sorted(line for line in nat.splitlines() if any(i in line for i in ids)),
             "snapshots": _ls(os.path.join(ketchd.base, "root", "image", "snapshots", "overlay", "active")),
             "runtime": _ls(os.path.join(state, "runtime", "runc")),
+            "holders": sorted(p for p in os.listdir("/proc") if p.isdigit() and _is_holder_of(p, ketchd.base)),
         }
 
     before = snapshot()
@@ -183,19 +194,31 @@ def test_fifty_pods_created_and_removed_leak_nothing(k: CriClient, ketchd: Daemo
         pcfg = k.pod_config(f"leak-{i}", log_dir=os.path.join(logdir, str(i)), pid=pb.POD if i % 2 else pb.CONTAINER)
         pcfg.port_mappings.append(pb.PortMapping(container_port=80, host_port=31000 + i))
         pod = k.run_pod(pcfg)
+        ids.append(pod)
         cid = k.create(pod, k.container_config("c", BUSYBOX, ["sleep", "600"]), pcfg)
         k.start(cid)
         pods.append((pod, cid))
     during = snapshot()
     assert len(during["pods"]) == len(before["pods"]) + 50  # type: ignore[arg-type]
     assert len(during["ips"]) == len(before["ips"]) + 50  # type: ignore[arg-type]
+    assert len(during["nat"]) >= 50  # type: ignore[arg-type]  # a DNAT rule per pod, naming it
+    assert len(during["holders"]) == 25  # type: ignore[arg-type]
     for pod, cid in pods:
         k.stop(cid, 0)
         k.remove(cid)
         k.stop_pod(pod)
         k.remove_pod(pod)
     after = snapshot()
-    assert {k: v for k, v in after.items() if v != before[k]} == {}
+    assert {key: v for key, v in after.items() if v != before[key]} == {}
+
+
+def _is_holder_of(pid: str, base: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return argv[0].endswith(b"unshare") and any(a.startswith(b"--pid=" + base.encode()) for a in argv)
 
 
 def test_host_namespaces_and_pod_pid_namespace(k: CriClient, logdir: str) -> None:
@@ -376,7 +399,7 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
                                                                                 verbose=True)).info["info"])
         cgroup = info["cgroupsPath"]
         assert info["runtimeSpec"]["linux"]["cgroupsPath"] == cgroup
-        limit_file = f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+        limit_file = _memory_limit_file(cgroup)
         with open(limit_file) as f:
             assert int(f.read()) == 64 << 20
         k.call("UpdateContainerResources", pb.UpdateContainerResourcesRequest(
@@ -389,7 +412,7 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
         parent = json.loads(k.pod_status(pod, verbose=True).info["info"])["cgroupParent"]
         k.call("UpdatePodSandboxResources", pb.UpdatePodSandboxResourcesRequest(
             pod_sandbox_id=pod, resources=pb.LinuxContainerResources(memory_limit_in_bytes=200 << 20)))
-        with open(f"/sys/fs/cgroup/memory{parent}/memory.limit_in_bytes") as f:
+        with open(_memory_limit_file(parent)) as f:
             assert int(f.read()) == 200 << 20
 
         stats = k.call("PodSandboxStats", pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
