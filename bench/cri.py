@@ -1,5 +1,6 @@
 """The pod lifecycle through the CRI, ketchd against containerd (Debian's, CRI plugin, runc), with the
-same Python client: RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer,
+same Python client (after a measurement of the pod namespaces pinned against a pause container):
+RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer,
 StopPodSandbox, RemovePodSandbox, N times; then memory (daemon idle, per running pod) and pods/s for
 concurrent pod lifecycles.
 
@@ -127,9 +128,60 @@ def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
         shutil.rmtree(logdir, ignore_errors=True)
 
 
+def pinned_vs_pause(rounds: int) -> None:
+    """What a pod's namespaces cost: pinned by bind mounts (ketchd's way) against a pause container."""
+    import asyncio
+    import json
+    import subprocess
+
+    from ketch.cri import nsholder
+    from ketch.testing import make_bundle
+
+    base = tempfile.mkdtemp(prefix="kcri-bench-ns-", dir="/tmp")
+    try:
+        async def pin_once(i: int) -> None:
+            paths = await nsholder.pin(os.path.join(base, f"ns{i}"), ["net", "ipc", "uts"])
+            await nsholder.set_hostname(paths["uts"], f"pod{i}")
+            nsholder.unpin(paths)
+
+        pin = []
+        for i in range(rounds):
+            t = time.perf_counter()
+            asyncio.run(pin_once(i))
+            pin.append((time.perf_counter() - t) * 1000)
+        bundle = os.path.join(base, "pause")
+        make_bundle(bundle, ["sleep", "infinity"])
+        with open(os.path.join(bundle, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        rows = [("pinned (unshare + hostname)", statistics.median(pin))]
+        for runtime in ("runc", os.path.join(os.path.dirname(sys.executable), "ketch-runtime")):
+            if not shutil.which(runtime):
+                continue
+            root = os.path.join(base, "root-" + os.path.basename(runtime))
+            samples = []
+            for i in range(rounds):
+                cid = f"pause{i}"
+                t = time.perf_counter()
+                subprocess.run([runtime, "--root", root, "create", "--bundle", bundle, cid], check=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run([runtime, "--root", root, "start", cid], check=True)
+                samples.append((time.perf_counter() - t) * 1000)
+                subprocess.run([runtime, "--root", root, "delete", "--force", cid], check=True)
+            rows.append((f"pause container ({os.path.basename(runtime)})", statistics.median(samples)))
+        print(f"pod namespaces, {rounds} rounds (median ms to set up)")
+        for label, ms in rows:
+            print(f"  {label:<36}{ms:>8.1f}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    pinned_vs_pause(n)
     results: dict[str, dict[str, Any]] = {}
     for name, start, args in (
         ("ketchd", start_ketchd, {}),
