@@ -360,9 +360,15 @@ def test_runtime_status_config_and_images(k: CriClient) -> None:
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
-    pcfg = k.pod_config("kr", log_dir=logdir)
-    pod = k.run_pod(pcfg, handler="ketch")
+@pytest.mark.parametrize("handler", ["ketch", "crun"])
+def test_other_runtime_handlers(k: CriClient, logdir: str, handler: str) -> None:
+    if handler == "crun":
+        from ketch.testing.peers import ensure_crun_hugetlb, require
+
+        require("crun")
+        ensure_crun_hugetlb()
+    pcfg = k.pod_config("kr", log_dir=logdir, uid=f"uid-kr-{handler}")
+    pod = k.run_pod(pcfg, handler=handler)
     try:
         box = k.create(pod, k.container_config("box", BUSYBOX, ["sleep", "600"]), pcfg)
         k.start(box)
@@ -380,7 +386,7 @@ def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
         with open(os.path.join(logdir, "k.log")) as f:
             lines = [line.split(" ", 3)[3] for line in f.read().splitlines()]
         assert lines == ["kr", "done"]
-        assert k.pod_status(pod).status.runtime_handler == "ketch"
+        assert k.pod_status(pod).status.runtime_handler == handler
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
