@@ -424,6 +424,8 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
         stats = k.call("PodSandboxStats", pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
         assert stats.attributes.id == pod and stats.linux.memory.working_set_bytes.value > 0
         assert [c.attributes.id for c in stats.linux.containers] == [cid]
+        assert stats.linux.network.default_interface.name == "eth0"
+        assert stats.linux.process.process_count.value >= 1
         listed = k.call("ListPodSandboxStats", pb.ListPodSandboxStatsRequest(
             filter=pb.PodSandboxStatsFilter(id=pod))).stats
         assert [s.attributes.id for s in listed] == [pod]
