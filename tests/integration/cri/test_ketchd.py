@@ -450,3 +450,31 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
     with pytest.raises(grpc.RpcError) as e:
         k.call("ReopenContainerLog", pb.ReopenContainerLogRequest(container_id=cid))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_concurrent_pod_lifecycles(ketchd: Daemon, logdir: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lifecycle(i: int) -> tuple[str, int]:
+        with ketchd.client() as c:
+            pcfg = c.pod_config(f"conc-{i}", log_dir=os.path.join(logdir, str(i)))
+            pod = c.run_pod(pcfg)
+            cid = c.create(pod, c.container_config("c", BUSYBOX, ["sh", "-c", f"echo {i}; sleep 600"]), pcfg)
+            c.start(cid)
+            ip = c.pod_status(pod).status.network.ip
+            out = c.exec_sync(cid, ["hostname"]).stdout.decode().strip()
+            c.stop(cid, 0)
+            code = c.status(cid).exit_code
+            c.remove(cid)
+            c.stop_pod(pod)
+            c.remove_pod(pod)
+            assert out == f"conc-{i}"
+            return ip, code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lifecycle, range(24)))
+    ips = [ip for ip, _ in results]
+    assert all(ip.startswith("10.77.") for ip in ips)
+    assert all(code == 137 for _, code in results)
+    with ketchd.client() as c:
+        assert not [p for p in c.pods() if p.metadata.name.startswith("conc-")]
