@@ -104,6 +104,20 @@ def concurrent(d: Daemon, n: int, logdir: str) -> float:
     return n / elapsed
 
 
+def rpc_rate(d: Daemon, calls: int) -> float:
+    """Version calls per second from 4 client threads (the cost of the gRPC layer alone)."""
+    from ketch.cri.client import pb
+
+    clients = [d.client() for _ in range(4)]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: clients[i % 4].runtime.Version(pb.VersionRequest()), range(calls)))
+    elapsed = time.perf_counter() - t
+    for c in clients:
+        c.close()
+    return calls / elapsed
+
+
 def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
     logdir = tempfile.mkdtemp(prefix="kcri-bench-logs-", dir="/tmp")
     try:
@@ -116,6 +130,7 @@ def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
             lifecycle(c, f"seq-{i}", logdir, times)
             totals.append(sum(times[s][before[s]] for s in STEPS))
         c.close()
+        rpc = rpc_rate(d, 2000)
         idle, per_pod = memory(d, 10, logdir)
         rate = concurrent(d, conc, logdir)
         out: dict[str, Any] = {s: statistics.median(v) for s, v in times.items()}
@@ -123,6 +138,7 @@ def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
         out["idle_rss_mib"] = idle / 1024
         out["per_pod_kib"] = per_pod
         out["pods_per_s"] = rate
+        out["version_rpc_per_s"] = rpc
         return out
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
@@ -205,7 +221,7 @@ def main() -> int:
     print(f"{'step':<24}{'ketchd':>10}{'ketchd+kr':>11}{'containerd':>12}{'ratio':>8}")
     rows = [(key, key) for key in [*STEPS, "total"]] + [
         ("idle_rss_mib", "daemon RSS idle (MiB)"), ("per_pod_kib", "per running pod (KiB)"),
-        ("pods_per_s", "pods/s concurrent")]
+        ("pods_per_s", "pods/s concurrent"), ("version_rpc_per_s", "Version RPCs/s")]
     for key, label in rows:
         kv, krv, cv = k.get(key), kr.get(key), c.get(key)
         ratio = f"{kv / cv:.2f}" if kv and cv else "-"
