@@ -41,7 +41,9 @@ from ketch.linux.mount import MNT_DETACH, umount2
 
 __all__ = ["ContainerManager", "decode_container_config", "parse_signal"]
 
-EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024  # kubelet's maxExecSyncOutput
+# kubelet receives at most 16 MiB per message (its maxMsgSize): both streams together must fit, so each is
+# cut at a little under half of it.
+EXEC_OUTPUT_LIMIT = 8 * 1024 * 1024 - 64 * 1024
 _STATE = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "exited": pb.CONTAINER_EXITED}
 
 

@@ -245,3 +245,17 @@ def test_host_port_mapping_on_loopback(cri: tuple[str, CriClient, Daemon], logdi
         assert _until(fetch, f"127.0.0.1:{port} to reach the pod") == b"hello from ketch\n"
     finally:
         _teardown(c, pod)
+
+
+def test_exec_sync_output_is_capped(k: CriClient, logdir: str) -> None:
+    from ketch.cri.containers import EXEC_OUTPUT_LIMIT
+
+    pod, pcfg = _pod(k, "bigexec", logdir)
+    try:
+        cid = _run(k, pod, pcfg, "box", ["sleep", "3600"])
+        r = k.exec_sync(cid, ["sh", "-c", "head -c 20000000 /dev/zero; head -c 20000000 /dev/zero >&2; exit 2"],
+                        timeout=60)
+        assert len(r.stdout) == len(r.stderr) == EXEC_OUTPUT_LIMIT
+        assert r.exit_code == 2  # the command ran to its end; only what is kept was cut
+    finally:
+        _teardown(k, pod)
