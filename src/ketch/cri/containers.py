@@ -103,7 +103,7 @@ class ContainerManager:
         self.events = events
         self.runtime_default_seccomp = runtime_default_seccomp
         self.store: RecordStore[ContainerRecord] = RecordStore(
-            os.path.join(config.state, "containers"), ContainerRecord, "container")
+            os.path.join(config.state, "containers"), ContainerRecord, "container", durable=False)
         self.dir = os.path.join(config.state, "bundles")
         self.tmp = os.path.join(config.state, "tmp")
         self.exits = os.path.join(config.state, "exits")
@@ -326,7 +326,7 @@ class ContainerManager:
             target_pid_ns=target_ns, runtime_default_seccomp=self.runtime_default_seccomp,
             localhost_seccomp=_load_localhost_profile,
         )
-        write_atomic(os.path.join(rec.bundle, "config.json"), dumps_pretty(spec), 0o600)
+        write_atomic(os.path.join(rec.bundle, "config.json"), dumps_pretty(spec), 0o600, durable=False)
         return spec
 
     @staticmethod
