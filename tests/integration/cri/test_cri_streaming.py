@@ -143,3 +143,21 @@ def test_attach_reads_the_container_output(cri, logdir: str) -> None:  # type: i
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
+
+
+def test_attach_to_a_terminal_with_resize(cri, logdir: str) -> None:  # type: ignore[no-untyped-def]
+    name, k, _d = cri
+    proto = "v5.channel.k8s.io" if name == "ketchd" else "v4.channel.k8s.io"
+    pcfg = k.pod_config("attached-tty", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("sh", BUSYBOX, ["sh"], tty=True, stdin=True), pcfg)
+        k.start(cid)
+        url = k.call("Attach", pb.AttachRequest(container_id=cid, stdin=True, stdout=True, tty=True)).url
+        resize = bytes([4]) + json.dumps({"Width": 77, "Height": 11}).encode()
+        out = _run(_session(url, proto, [resize, bytes([0]) + b"stty size; tty\n"], close_stdin=False,
+                            until=b"/dev/pts/"))
+        assert b"11 77" in out[1] and b"/dev/pts/" in out[1]
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
