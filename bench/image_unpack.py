@@ -27,7 +27,7 @@ from ketch.image.archive import import_path  # noqa: E402
 from ketch.image.resolve import load_image  # noqa: E402
 from ketch.image.snapshot import OverlaySnapshotter  # noqa: E402
 from ketch.image.store import ImageStore  # noqa: E402
-from ketch.linux.overlay import umount  # noqa: E402
+from ketch.linux.mount import umount2 as umount  # noqa: E402
 from ketch.testing import make_rootfs  # noqa: E402
 
 

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   iproute2 iptables procps util-linux kmod time
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
+  wrk                     # request rates in bench/registry.py
   openssl curl            # TLS test certificates (registry, client), benchmarks
 )
 

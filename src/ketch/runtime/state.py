@@ -136,9 +136,6 @@ def _is_frozen(state: dict[str, Any]) -> bool:
     cg = state.get("cgroup")
     if not cg:
         return False
-    from ketch.runtime.cgroups import new_manager_from_state
+    from ketch.runtime.cgroups.peek import is_frozen
 
-    try:
-        return new_manager_from_state(cg).freezer_state() == "frozen"
-    except Exception:
-        return False
+    return is_frozen(cg)

@@ -19,7 +19,8 @@ from ketch.image.gc import collect
 from ketch.image.resolve import load_image
 from ketch.image.snapshot import CopySnapshotter, OverlaySnapshotter
 from ketch.image.store import ImageStore
-from ketch.linux.overlay import MNT_DETACH, umount
+from ketch.linux.mount import MNT_DETACH
+from ketch.linux.mount import umount2 as umount
 
 pytestmark = [pytest.mark.root]
 

@@ -40,8 +40,9 @@ def sha256(data: bytes) -> str:
 class RegistryProcess:
     running: ClassVar[list[RegistryProcess]] = []
 
-    def __init__(self, root: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(self, root: Path, *extra: str, port: int | None = None, https: bool = False) -> None:
         self.root = root
+        self.https = https
         self.port = port or free_port()
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
@@ -80,7 +81,17 @@ class RegistryProcess:
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        if self.https:
+            import ssl
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # readiness probe of a test server with a throwaway cert
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=60, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()

@@ -240,3 +240,32 @@ def test_podman_with_htpasswd_basic_auth(oci_image: Path, workdir: Path) -> None
     finally:
         subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True, timeout=60)
         assert reg.stop() == 0
+
+
+def test_skopeo_over_tls(oci_image: Path, workdir: Path) -> None:
+    _need("skopeo", "openssl")
+    tls = workdir / "tls"
+    certs = tls / "certs"
+    certs.mkdir(parents=True)
+    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tls / "key.pem"),
+         "-out", str(tls / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1")  # fmt: skip
+    (certs / "ca.crt").write_bytes((tls / "cert.pem").read_bytes())
+    reg = RegistryProcess(
+        workdir / "tls-root",
+        "--tls-cert",
+        str(tls / "cert.pem"),
+        "--tls-key",
+        str(tls / "key.pem"),
+        https=True,
+    ).start()
+    try:
+        ref = f"docker://{reg.addr}/tls/bb:v1"
+        _run("skopeo", "copy", "--dest-cert-dir", str(certs), f"oci:{oci_image}:v1", ref)
+        info = json.loads(_run("skopeo", "inspect", "--cert-dir", str(certs), ref))
+        assert info["Digest"] == _manifest_digest(oci_image)
+        # without the CA the client refuses the server
+        r = subprocess.run(["skopeo", "inspect", ref], capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "x509" in r.stderr
+    finally:
+        assert reg.stop() == 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_helpers import ServerThread, start_seaweedfs, weed_binary
+from registry_helpers import S3_ACCESS_KEY, S3_SECRET_KEY, ServerThread, start_seaweedfs, weed_binary
 
 from ketch.registry.server import RegistryConfig
+from ketch.registry.server.config import StorageConfig
 
 
 @pytest.fixture
@@ -29,9 +31,22 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerThread]]:
         s.stop()
 
 
-@pytest.fixture
-def server(make_server: Callable[..., ServerThread]) -> ServerThread:
-    return make_server()
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=[pytest.mark.peer, pytest.mark.slow])])
+def server(request: pytest.FixtureRequest, make_server: Callable[..., ServerThread]) -> ServerThread:
+    """A default server, once over the filesystem and once over S3 (SeaweedFS): every protocol test runs
+    against both storage drivers."""
+    if request.param == "filesystem":
+        return make_server()
+    endpoint = request.getfixturevalue("s3_endpoint")
+    storage = StorageConfig(
+        driver="s3",
+        endpoint=endpoint,
+        bucket="protocol",
+        prefix=uuid.uuid4().hex,
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
+    )
+    return make_server(storage=storage)
 
 
 @pytest.fixture(scope="session")

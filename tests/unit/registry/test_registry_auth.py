@@ -229,3 +229,23 @@ def test_tls(tmp_path: Path) -> None:
             c2.request("GET", "/v2/")
     finally:
         server.stop()
+
+
+def test_htpasswd_reload_forgets_remembered_passwords(tmp_path: Path) -> None:
+    import os
+
+    from ketch.registry.server.auth import Htpasswd
+
+    path = tmp_path / "htpasswd"
+    _htpasswd(path, carol="old")
+    users = Htpasswd(str(path))
+    assert users.verify("carol", "old") and users.verify("carol", "old")  # second from memory
+    assert not users.verify("carol", "new")
+    _htpasswd(path, carol="new")
+    st = path.stat()
+    os.utime(path, (st.st_atime, st.st_mtime + 5))
+    assert not users.verify("carol", "old")
+    assert users.verify("carol", "new")
+    path.write_text("dave:{SHA}abc\n")
+    os.utime(path, (st.st_atime, st.st_mtime + 10))
+    assert not users.verify("dave", "x")  # non-bcrypt files are refused, not half-read

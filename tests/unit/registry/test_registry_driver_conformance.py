@@ -165,3 +165,12 @@ def test_s3_requests_are_signed(s3_endpoint: str) -> None:
         S3Driver(endpoint, "conformance", access_key=S3_ACCESS_KEY, secret_key="wrong-secret")
     with pytest.raises(DriverError, match="403"):
         S3Driver(endpoint, "conformance")
+
+
+def test_s3_driver_refuses_bad_settings() -> None:
+    from ketch.registry.storage.driver.s3 import S3Driver
+
+    with pytest.raises(ValueError, match="bucket name 'gc'"):
+        S3Driver("http://127.0.0.1:15999", "gc", create_bucket=False)
+    with pytest.raises(ValueError, match="endpoint"):
+        S3Driver("ftp://127.0.0.1", "bucket", create_bucket=False)

@@ -16,6 +16,7 @@ def test_ping_has_api_version_header(server: ServerThread) -> None:
     r = server.request("GET", "/v2/")
     assert r.status == 200
     assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_monolithic_push_then_pull_head_and_range(server: ServerThread) -> None:
@@ -26,6 +27,7 @@ def test_monolithic_push_then_pull_head_and_range(server: ServerThread) -> None:
     assert r.headers["Docker-Content-Digest"] == digest
     assert r.headers["Content-Length"] == "10000"
     assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
     h = server.request("HEAD", f"/v2/lib/a/blobs/{digest}")
     assert h.status == 200 and h.body == b"" and h.headers["Content-Length"] == "10000"
     p = server.request("GET", f"/v2/lib/a/blobs/{digest}", headers={"Range": "bytes=100-199"})
@@ -439,3 +441,12 @@ def test_rate_limiter_refills() -> None:
     assert lim.check("a", now=0.1) > 0.0
     assert lim.check("b", now=0.1) == 0.0  # per client
     assert lim.check("a", now=0.6) == 0.0
+
+
+def test_empty_blob(server: ServerThread) -> None:
+    empty = sha256(b"")
+    loc = server.request("POST", "/v2/r/blobs/uploads/").headers["Location"]
+    assert server.request("PUT", f"{loc}?digest={empty}").status == 201
+    r = server.request("GET", f"/v2/r/blobs/{empty}")
+    assert r.status == 200 and r.body == b"" and r.headers["Content-Length"] == "0"
+    assert server.request("POST", f"/v2/r2/blobs/uploads/?digest={empty}", b"").status == 201

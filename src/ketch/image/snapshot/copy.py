@@ -16,8 +16,8 @@ from ketch.image.errors import SnapshotError
 from ketch.image.layer.unpack import apply_layer
 from ketch.image.resolve import Image
 from ketch.image.snapshot.protocol import ActiveSnapshot, Mount
-from ketch.linux.overlay import MS_BIND, MS_REC
-from ketch.linux.overlay import mount as sys_mount
+from ketch.linux.mount import MS_BIND, MS_REC
+from ketch.linux.mount import mount as sys_mount
 
 __all__ = ["CopySnapshotter"]
 

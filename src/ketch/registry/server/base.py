@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from ketch.registry.api import RegistryError
-from ketch.registry.server.auth import Scope, parse_basic, parse_scope
+from ketch.registry.server.auth import Grant, Scope, parse_basic, parse_scope
 from ketch.registry.server.context import CTX, json_response, run_blocking
 from ketch.registry.server.routing import PathMatch
 from ketch.registry.storage.driver import DriverError, PathNotFound
@@ -83,11 +83,10 @@ async def get_token(request: web.Request) -> web.StreamResponse:
         scope_texts = " ".join(request.query.getall("scope", [])).split()
     if service and service != auth.config.service:
         raise RegistryError("DENIED", f"tokens here are for service {auth.config.service!r}, not {service!r}")
-    if user and not auth.check_password(user, password):
+    if user and not await run_blocking(auth.check_password, user, password):
         raise RegistryError("UNAUTHORIZED", f"invalid username or password for {user!r}")
     requested: list[Scope] = [s for s in (parse_scope(t) for t in scope_texts) if s is not None]
     granted = auth.grant(user, requested)
-    from ketch.registry.server.auth import Grant
 
     token = auth.issuer.issue(user, [Grant(s.type, s.name, s.actions) for s in granted])
     now = time.time()

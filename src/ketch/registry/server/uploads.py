@@ -8,7 +8,7 @@ from aiohttp import web
 from ketch.registry.api import HeaderError, RegistryError, parse_upload_range, route, upload_range
 from ketch.registry.server.context import CTX, parse_digest, run_blocking
 from ketch.registry.server.routing import PathMatch
-from ketch.registry.storage import UploadAppender, UploadOutOfOrder
+from ketch.registry.storage import StorageError, UploadAppender, UploadOutOfOrder, UploadStore
 
 __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
 
@@ -72,24 +72,22 @@ async def start_upload(request: web.Request, m: PathMatch) -> web.StreamResponse
     if digest is None:
         return web.Response(status=202, headers=_upload_headers(name, info.id, 0))
     # end-4b: a monolithic upload, the whole blob in this request's body
-    appender = await ctx.io(ctx.store.uploads.open_append, name, info.id, 0)
-    await _receive(request, appender)
+    # the session exists only for this request: whatever goes wrong, it is not left behind
     try:
+        appender = await ctx.io(ctx.store.uploads.open_append, name, info.id, 0)
+        await _receive(request, appender)
         await run_blocking(ctx.store.complete_upload, name, info.id, digest)
-    except Exception:
+    except BaseException:
         await run_blocking(_cancel_quietly, ctx.store.uploads, name, info.id)
         raise
     return _blob_created(name, str(digest))
 
 
-def _cancel_quietly(uploads: object, name: str, upload_id: str) -> None:
-    from ketch.registry.storage import StorageError, UploadStore
-
-    assert isinstance(uploads, UploadStore)
+def _cancel_quietly(uploads: UploadStore, name: str, upload_id: str) -> None:
     try:
         uploads.cancel(name, upload_id)
     except StorageError:
-        pass
+        pass  # already completed or cancelled
 
 
 def _content_range(request: web.Request) -> int | None:

@@ -8,6 +8,7 @@ hashed again from storage at completion, so the result never depends on which pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -85,8 +86,6 @@ class UploadStore:
         info = {"algorithm": algorithm, "started": started}
         self.driver.put_content(paths.upload_info(name, upload_id), json.dumps(info).encode())
         self.driver.put_content(paths.upload_data(name, upload_id), b"")
-        import hashlib
-
         self._hashers[(name, upload_id)] = (0, hashlib.new(algorithm))
         return UploadInfo(upload_id, 0, algorithm, started)
 

@@ -12,7 +12,23 @@ Importing this package is cheap: controller modules are imported only when their
 from __future__ import annotations
 
 from ketch.runtime.cgroups.errors import CgroupBusyError, CgroupConfigError, CgroupDriverError, CgroupError
-from ketch.runtime.cgroups.factory import detect_mode, new_manager, new_manager_from_state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ketch.runtime.cgroups.factory import detect_mode, new_manager, new_manager_from_state
+
+_FACTORY = ("detect_mode", "new_manager", "new_manager_from_state")
+
+
+def __getattr__(name: str) -> Any:
+    # the managers load on first use: ``state`` and ``list`` only peek (see peek.py) and never need them
+    if name in _FACTORY:
+        from ketch.runtime.cgroups import factory
+
+        return getattr(factory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CgroupBusyError",

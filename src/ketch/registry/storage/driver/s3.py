@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import http.client
 import os
+import re
 import tempfile
 import threading
 import urllib.parse
@@ -34,7 +35,7 @@ __all__ = ["S3Driver"]
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _PARTS = ".parts"
 _SPOOL = 8 << 20
-_EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class _Response:
@@ -190,6 +191,8 @@ class S3Driver:
         url = urllib.parse.urlsplit(endpoint)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"S3 endpoint {endpoint!r} must be http(s)://host[:port]")
+        if not _BUCKET.match(bucket):
+            raise ValueError(f"S3 bucket name {bucket!r} must be 3-63 lowercase letters, digits, '.' or '-'")
         self._https = url.scheme == "https"
         self._host = url.hostname
         self._port = url.port or (443 if self._https else 80)

@@ -3,8 +3,8 @@ in runc's order (cpuset first, devices before joining)."""
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 
 from ketch.runtime.cgroups.base import Manager
 from ketch.runtime.cgroups.errors import CgroupConfigError, CgroupError
@@ -41,7 +41,9 @@ _STATS = (
 
 
 def _module(name: str) -> Any:
-    return importlib.import_module(f"ketch.runtime.cgroups.v1.{name}")
+    # __import__ rather than importlib: importing importlib (and warnings) costs start-up time
+    __import__(f"ketch.runtime.cgroups.v1.{name}")
+    return sys.modules[f"ketch.runtime.cgroups.v1.{name}"]
 
 
 class V1Manager(Manager):

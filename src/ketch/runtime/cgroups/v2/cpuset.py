@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 from ketch.runtime.cgroups import fsio
-from ketch.runtime.cgroups.fields import PREFIX, opt_dict, opt_str
+from ketch.runtime.cgroups.fields import PREFIX
 from ketch.runtime.cgroups.stats import parse_cpu_list
+
+# cpuset.cpus and cpuset.mems are written the same way in both hierarchies
+from ketch.runtime.cgroups.v1.cpuset import apply as apply
+from ketch.runtime.cgroups.v1.cpuset import wanted as wanted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ketch.runtime.cgroups.fields import Resources, Warn
 
 CONTROLLER = "cpuset"
 F = f"{PREFIX}.cpu"
-
-
-def wanted(res: Resources) -> bool:
-    cpu = opt_dict(res, "cpu", PREFIX)
-    return bool(cpu.get("cpus") or cpu.get("mems"))
-
-
-def apply(path: str, res: Resources, warn: Warn) -> None:
-    cpu = opt_dict(res, "cpu", PREFIX)
-    cpus = opt_str(cpu, "cpus", F)
-    mems = opt_str(cpu, "mems", F)
-    if cpus:
-        fsio.write(path, "cpuset.cpus", cpus, f"{F}.cpus")
-    if mems:
-        fsio.write(path, "cpuset.mems", mems, f"{F}.mems")
 
 
 def stats(path: str, out: dict[str, Any]) -> None:

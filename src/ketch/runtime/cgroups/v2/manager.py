@@ -3,8 +3,8 @@ cgroup.subtree_control on create (as runc does), the device controller as an eBP
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 
 from ketch.runtime.cgroups import fsio
 from ketch.runtime.cgroups.base import Manager
@@ -33,7 +33,9 @@ _STATS = ("cpu", "cpuset", "memory", "pids", "io", "hugetlb")
 
 
 def _module(name: str) -> Any:
-    return importlib.import_module(f"ketch.runtime.cgroups.v2.{name}")
+    # __import__ rather than importlib: importing importlib (and warnings) costs start-up time
+    __import__(f"ketch.runtime.cgroups.v2.{name}")
+    return sys.modules[f"ketch.runtime.cgroups.v2.{name}"]
 
 
 def _enable_controllers(directory: str) -> None:
