@@ -347,6 +347,9 @@ class ContainerManager:
 
     async def start(self, cid: str) -> None:
         rec = self.get(cid)
+        sb = self.sandboxes.find(rec.sandbox_id)
+        if sb is None or sb.state != "ready":
+            raise FailedPrecondition(f"container {rec.id}: its pod sandbox {rec.sandbox_id} is not ready")
         async with self.lock(rec.id):
             if rec.state != "created":
                 raise FailedPrecondition(f"container {rec.id} is {rec.state}, not created")

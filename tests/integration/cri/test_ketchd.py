@@ -157,7 +157,9 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
         assert _code(k.exec_sync, cid, ["true"]) == grpc.StatusCode.FAILED_PRECONDITION
         k.start(cid)
         assert _code(k.start, cid) == grpc.StatusCode.FAILED_PRECONDITION
+        never = k.create(pod, k.container_config("never", BUSYBOX, ["true"]), pcfg)
         k.stop_pod(pod)
+        assert _code(k.start, never) == grpc.StatusCode.FAILED_PRECONDITION
         late = k.container_config("late", BUSYBOX, ["true"])
         assert _code(k.create, pod, late, pcfg) == grpc.StatusCode.FAILED_PRECONDITION
     finally:
