@@ -136,7 +136,8 @@ def start_ketchd(base: str, make_rootfs: Callable[[str], str], *, handler: str =
     with open(cfg, "w") as f:
         f.write(f'[runtime]\ndefault_handler = "{handler}"\n'
                 f'[runtime.handlers.ketch]\npath = "{ketch_runtime}"\n'
-                f'[cni]\nconf_dir = "{conf_dir}"\nsubnet = "{subnet}"\nbridge = "{bridge}"\n{extra_config}')
+                f'[cni]\nconf_dir = "{conf_dir}"\nsubnet = "{subnet}"\nbridge = "{bridge}"\n'
+                f'[image]\nroot = "{image_root}"\n{extra_config}')
     sock = os.path.join(state, "ketchd.sock")
     log = os.path.join(base, "ketchd.log")
     env = dict(os.environ)

@@ -40,7 +40,8 @@ def test_one_ketchd_per_state_directory(tmp_path: Path, capsys: pytest.CaptureFi
     src = str(Path(__file__).resolve().parents[3] / "src")
     root, state, sock = tmp_path / "r", tmp_path / "s", tmp_path / "k.sock"
     cfg = tmp_path / "k.toml"
-    cfg.write_text('[runtime]\ndefault_handler = "t"\n[runtime.handlers.t]\npath = "/bin/true"\n')
+    cfg.write_text('[runtime]\ndefault_handler = "t"\n[runtime.handlers.t]\npath = "/bin/true"\n'
+                   f'[image]\nroot = "{tmp_path / "images"}"\n')
     args = ["--listen", f"unix://{sock}", "--root", str(root), "--state", str(state), "--config", str(cfg)]
     first = subprocess.Popen([sys.executable, "-m", "ketch.cli.daemon", *args],
                              env=dict(os.environ, PYTHONPATH=src), stderr=subprocess.PIPE)
