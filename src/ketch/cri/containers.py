@@ -312,7 +312,9 @@ class ContainerManager:
         pod = specgen.PodContext(
             sandbox_id=sb.id, pod_name=sb.metadata["name"], pod_namespace=sb.metadata["namespace"],
             pod_uid=sb.metadata["uid"], namespaces=dict(sb.namespaces), ns_modes=dict(sb.ns_modes),
-            cgroup_parent=sb.cgroup_parent, etc_files=self.sandboxes.etc_files(sb), shm=sb.shm,
+            cgroup_parent=sb.cgroup_parent, etc_files=self.sandboxes.etc_files(sb),
+            # host IPC: the host's /dev/shm too (POSIX shared memory lives there), as containerd does
+            shm=sb.shm or ("/dev/shm" if sb.ns_modes.get("ipc") == pb.NODE else ""),
             privileged=_pod_privileged(sb),
         )
         for m in cfg.mounts:

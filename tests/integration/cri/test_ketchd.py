@@ -226,9 +226,10 @@ def _is_holder_of(pid: str, base: str) -> bool:
 
 
 def test_host_namespaces_and_pod_pid_namespace(cri: tuple[str, CriClient, Daemon], logdir: str) -> None:
-    _name, k, _d = cri
+    name, k, _d = cri
     pcfg = k.pod_config("hostly", log_dir=logdir, pid=pb.POD)
     pcfg.linux.security_context.namespace_options.network = pb.NODE
+    pcfg.linux.security_context.namespace_options.ipc = pb.NODE
     pcfg.hostname = ""  # kubelet sends none for host-network pods (runc refuses one without a UTS namespace)
     pod = k.run_pod(pcfg)
     try:
@@ -247,6 +248,16 @@ def test_host_namespaces_and_pod_pid_namespace(cri: tuple[str, CriClient, Daemon
         ps = k.exec_sync(b, ["ps", "-o", "args"]).stdout.decode()
         assert "sleep infinity" in ps  # b shares the pod's PID namespace (its init is the holder)
         assert k.exec_sync(b, ["hostname"]).stdout.decode().strip() == os.uname().nodename
+        # Host IPC: the host's IPC namespace, and (ketchd; containerd 1.6 keeps a private one) its /dev/shm.
+        assert k.exec_sync(b, ["readlink", "/proc/self/ns/ipc"]).stdout.decode().strip() == \
+            os.readlink("/proc/self/ns/ipc")
+        if name == "ketchd":
+            marker = f"kcri-shm-{os.getpid()}"
+            assert k.exec_sync(b, ["touch", f"/dev/shm/{marker}"]).exit_code == 0
+            try:
+                assert os.path.exists(f"/dev/shm/{marker}")
+            finally:
+                os.unlink(f"/dev/shm/{marker}")
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
