@@ -71,7 +71,7 @@ class Config:
         if not self.cni_conf_dir:
             self.cni_conf_dir = os.path.join(self.root, "cni", "net.d")
         if not self.image_root:
-            # The image store the ketch command uses: `ketch image pull/import` feeds ketchd directly.
+            # The image store the ketch command uses: `ketch pull` and `ketch image import` feed ketchd.
             self.image_root = DEFAULT_IMAGE_ROOT
         if not self.handlers:
             self.handlers = default_handlers()
