@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import NamedTuple
 
 from ketch.linux._libc import check, libc, syscall
 
@@ -146,16 +145,23 @@ def action_available(action: int) -> bool:
     return True
 
 
-class Notification(NamedTuple):
-    """One ``struct seccomp_notif``: a system call a filtered task is blocked in, waiting for an answer."""
+class Notification:
+    """One ``struct seccomp_notif``: a system call a filtered task is blocked in, waiting for an answer.
+    (A plain class: ``typing.NamedTuple`` would load typing on the runtime's start-up path.)"""
 
-    id: int
-    pid: int
-    flags: int
-    nr: int
-    arch: int
-    instruction_pointer: int
-    args: tuple[int, int, int, int, int, int]
+    __slots__ = ("arch", "args", "flags", "id", "instruction_pointer", "nr", "pid")
+
+    def __init__(
+        self, id: int, pid: int, flags: int, nr: int, arch: int, instruction_pointer: int,
+        args: tuple[int, int, int, int, int, int],
+    ) -> None:  # fmt: skip
+        self.id = id
+        self.pid = pid
+        self.flags = flags
+        self.nr = nr
+        self.arch = arch
+        self.instruction_pointer = instruction_pointer
+        self.args = args
 
 
 def notif_recv(listener: int) -> Notification:

@@ -16,7 +16,6 @@ the rest loads on first use, and the compiler (libseccomp through ctypes) only o
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ketch.runtime.seccomp.errors import (
     SeccompError,
@@ -25,6 +24,11 @@ from ketch.runtime.seccomp.errors import (
     SeccompUnsupported,
 )
 from ketch.runtime.seccomp.prepare import PreparedFilter, prepare
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 if TYPE_CHECKING:
     from ketch.runtime.seccomp.default_profile import runtime_default_profile

@@ -5,13 +5,13 @@ A filter is stored under the SHA-256 of everything its BPF depends on: the canon
 numbers) and this format's version. Files are written atomically; one that fails its checksum (say, torn by a
 machine crash, since the cache lives on tmpfs and is written without fsync) is a miss and is rewritten.
 
-File layout: ``ketch-seccomp-cache 1 <sha256 of bpf>\\n<skipped syscall names, space separated>\\n<bpf>``.
+File layout: ``ketch-seccomp-cache 2 <blake2b-256 of bpf>\\n<skipped syscall names, space separated>\\n<bpf>``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+from _blake2 import blake2b  # the built-in hash: hashlib would load OpenSSL on every start
 
 from ketch._common.atomicio import write_atomic
 from ketch.runtime.seccomp.compiled import Compiled
@@ -19,13 +19,13 @@ from ketch.runtime.seccomp.profile import Profile
 
 __all__ = ["cache_key", "read_cached", "write_cached"]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: blake2b checksums
 _MAGIC = b"ketch-seccomp-cache %d " % _FORMAT
 
 
 def cache_key(profile: Profile, libseccomp_version: str) -> str:
     material = repr((_FORMAT, profile.filter_key(), os.uname().machine, libseccomp_version))
-    return hashlib.sha256(material.encode()).hexdigest()
+    return blake2b(material.encode(), digest_size=32).hexdigest()
 
 
 def _path(cache_dir: str, key: str) -> str:
@@ -43,7 +43,7 @@ def read_cached(cache_dir: str, key: str) -> Compiled | None:
     skipped_line, sep2, bpf = rest.partition(b"\n")
     if not (sep and sep2 and head.startswith(_MAGIC)) or not bpf or len(bpf) % 8:
         return None
-    if head[len(_MAGIC) :] != hashlib.sha256(bpf).hexdigest().encode():
+    if head[len(_MAGIC) :] != blake2b(bpf, digest_size=32).hexdigest().encode():
         return None
     return Compiled(bpf, tuple(skipped_line.decode().split()))
 
@@ -54,7 +54,7 @@ def write_cached(cache_dir: str, key: str, compiled: Compiled) -> None:
     data = b"".join(
         (
             _MAGIC,
-            hashlib.sha256(compiled.bpf).hexdigest().encode(),
+            blake2b(compiled.bpf, digest_size=32).hexdigest().encode(),
             b"\n",
             " ".join(compiled.skipped).encode(),
             b"\n",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from ketch._common.record import Record
 
 __all__ = ["Compiled"]
 
 
-class Compiled(NamedTuple):
-    bpf: bytes  # struct sock_filter[], host byte order
-    skipped: tuple[str, ...]  # system call names libseccomp does not know, left out of the filter
+class Compiled(Record):
+    __slots__ = ("bpf", "skipped")
+
+    def __init__(self, bpf: bytes, skipped: tuple[str, ...]) -> None:  # fmt: skip
+        self.bpf = bpf  # struct sock_filter[], host byte order
+        self.skipped = skipped  # system call names libseccomp does not know, left out of the filter

@@ -82,7 +82,9 @@ def _add_arches(lib: Any, ctx: Any, profile: Profile) -> list[int]:
                 "(different byte order)"
             )
         if rc < 0:
-            raise SeccompUnsupported(f"{FIELD}.architectures[{i}]: libseccomp cannot add {name}: {libseccomp.strerror(rc)}")
+            raise SeccompUnsupported(
+                f"{FIELD}.architectures[{i}]: libseccomp cannot add {name}: {libseccomp.strerror(rc)}"
+            )
         tokens.append(token)
     return tokens
 
@@ -136,12 +138,8 @@ def _highest_numbers(lib: Any, profile: Profile, tokens: list[int]) -> dict[int,
     highest: dict[int, int] = {}
     names = {name for rule in profile.rules for name in rule.names}
     for token in tokens:
-        numbers = [
-            lib.seccomp_syscall_resolve_name_arch(token, name.encode())
-            for name in names
-        ]
+        numbers = [lib.seccomp_syscall_resolve_name_arch(token, name.encode()) for name in names]
         known = [n for n in numbers if n >= 0]  # negative: libseccomp's pseudo numbers, absent on this arch
         if known:
             highest[token] = max(known)
     return highest
-

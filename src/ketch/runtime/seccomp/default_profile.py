@@ -21,7 +21,9 @@ _ENOSYS = 38
 _EPERM = 1
 
 # CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
-_CLONE_NAMESPACE_FLAGS = 0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000
+_CLONE_NAMESPACE_FLAGS = (
+    0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000
+)
 
 # Every architecture of a machine -> the spec names of the ABIs its processes can call the kernel with.
 _ARCH_ABIS: dict[str, tuple[str, ...]] = {
@@ -90,9 +92,15 @@ _GROUPS: tuple[_Group, ...] = (
     # ptrace is safe without CAP_SYS_PTRACE since Linux 4.8 (seccomp is checked after the tracer's changes)
     _Group("process_vm_readv process_vm_writev ptrace"),
     _Group("socket", args=((0, 40, 0, "SCMP_CMP_NE"),)),  # not AF_VSOCK: it reaches the host
-    *(_Group("personality", args=((0, v, 0, "SCMP_CMP_EQ"),)) for v in (0x0, 0x0008, 0x20000, 0x20008, 0xFFFFFFFF)),
+    *(
+        _Group("personality", args=((0, v, 0, "SCMP_CMP_EQ"),))
+        for v in (0x0, 0x0008, 0x20000, 0x20008, 0xFFFFFFFF)
+    ),
     _Group("sync_file_range2 swapcontext", machines=("ppc64le",)),
-    _Group("arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint cacheflush set_tls", machines=("aarch64", "armv7l")),
+    _Group(
+        "arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint cacheflush set_tls",
+        machines=("aarch64", "armv7l"),
+    ),
     _Group("arch_prctl", machines=("x86_64",)),
     _Group("modify_ldt", machines=("x86_64", "i686")),
     _Group("s390_pci_mmio_read s390_pci_mmio_write s390_runtime_instr", machines=("s390x",)),
@@ -122,7 +130,9 @@ _GROUPS: tuple[_Group, ...] = (
     _Group("chroot", caps=("CAP_SYS_CHROOT",)),
     _Group("delete_module init_module finit_module", caps=("CAP_SYS_MODULE",)),
     _Group("acct", caps=("CAP_SYS_PACCT",)),
-    _Group("kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace", caps=("CAP_SYS_PTRACE",)),
+    _Group(
+        "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace", caps=("CAP_SYS_PTRACE",)
+    ),
     _Group("iopl ioperm", caps=("CAP_SYS_RAWIO",)),
     _Group("settimeofday stime clock_settime clock_settime64", caps=("CAP_SYS_TIME",)),
     _Group("vhangup", caps=("CAP_SYS_TTY_CONFIG",)),

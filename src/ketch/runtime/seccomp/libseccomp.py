@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any
 
 from ketch.runtime.seccomp.errors import SeccompUnsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "ARG_CMP",
@@ -57,7 +61,13 @@ def library() -> Any:
         lib = ctypes.CDLL(SONAME)
     except OSError as e:
         raise SeccompUnsupported(f"{SONAME} cannot be loaded ({e}); install libseccomp2") from None
-    vp, u32, c_int, c_uint, c_char_p = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p
+    vp, u32, c_int, c_uint, c_char_p = (
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_char_p,
+    )
     signatures: dict[str, tuple[Any, list[Any]]] = {
         "seccomp_version": (ctypes.POINTER(_Version), []),
         "seccomp_api_get": (c_uint, []),

@@ -32,6 +32,7 @@ def send_notify_fd(
     """
     import json  # imported here: most containers have no listener, and prepare() must stay light
     import socket
+
     try:
         state = json.loads(state_json_bytes)
     except ValueError as e:

@@ -6,8 +6,7 @@ dlopened (for its version, part of the cache key), and the compiler module is ne
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
+from ketch._common.record import Record
 from ketch.linux.seccomp import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_TSYNC,
@@ -21,22 +20,38 @@ from ketch.runtime.seccomp.errors import SeccompUnsupported
 from ketch.runtime.seccomp.names import FLAGS
 from ketch.runtime.seccomp.profile import FIELD, Profile, parse_profile
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["PreparedFilter", "kernel_supports_flag", "prepare"]
 
 _kernel_flags: dict[int, bool] = {}
 
 
-class PreparedFilter(NamedTuple):
+class PreparedFilter(Record):
     """What the init needs: ``load_filter(bpf, flags)``; with ``notify``, the listener fd goes to the agent."""
 
-    bpf: bytes
-    flags: int
-    notify: bool
-    listener_path: str | None
-    listener_metadata: str
-    skipped_syscalls: tuple[str, ...]
-    key: str  # the cache key (SHA-256 hex)
-    from_cache: bool
+    __slots__ = (
+        "bpf",
+        "flags",
+        "notify",
+        "listener_path",
+        "listener_metadata",
+        "skipped_syscalls",
+        "key",
+        "from_cache",
+    )
+
+    def __init__(self, bpf: bytes, flags: int, notify: bool, listener_path: str | None, listener_metadata: str, skipped_syscalls: tuple[str, ...], key: str, from_cache: bool) -> None:  # fmt: skip
+        self.bpf = bpf
+        self.flags = flags
+        self.notify = notify
+        self.listener_path = listener_path
+        self.listener_metadata = listener_metadata
+        self.skipped_syscalls = skipped_syscalls
+        self.key = key  # the cache key (SHA-256 hex)
+        self.from_cache = from_cache
 
 
 def kernel_supports_flag(flag: int) -> bool:
@@ -98,7 +113,9 @@ def prepare(seccomp_profile: object, cache_dir: str | None) -> PreparedFilter:
             except OSError as e:  # the filter is good; only the next start pays for the compile again
                 _log().warning("seccomp: cannot cache the compiled filter in %s: %s", cache_dir, e)
     if compiled.skipped:
-        _log().warning("seccomp: unknown system calls in %s.syscalls skipped: %s", FIELD, ", ".join(compiled.skipped))
+        _log().warning(
+            "seccomp: unknown system calls in %s.syscalls skipped: %s", FIELD, ", ".join(compiled.skipped)
+        )
     return PreparedFilter(
         bpf=compiled.bpf,
         flags=flags,

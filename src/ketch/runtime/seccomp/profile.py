@@ -8,8 +8,8 @@ libseccomp here, so this runs on every container start, cached filter or not.
 from __future__ import annotations
 
 import errno
-from typing import Any, NamedTuple
 
+from ketch._common.record import Record
 from ketch.runtime.seccomp.errors import SeccompProfileError
 from ketch.runtime.seccomp.names import (
     ACTIONS,
@@ -20,6 +20,10 @@ from ketch.runtime.seccomp.names import (
     RET_ERRNO,
     RET_TRACE,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ALLOW_LIKE_ACTIONS", "Arg", "Profile", "Rule", "parse_profile"]
 
@@ -37,31 +41,48 @@ ALLOW_LIKE_ACTIONS = frozenset({"SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRAC
 _NOTIFY_FORBIDDEN = frozenset({"write", "sendmsg"})
 
 
-class Arg(NamedTuple):
-    arg_index: int
-    value: int
-    value_two: int
-    op: str
+class Arg(Record):
+    __slots__ = ("arg_index", "value", "value_two", "op")
+
+    def __init__(self, arg_index: int, value: int, value_two: int, op: str) -> None:  # fmt: skip
+        self.arg_index = arg_index
+        self.value = value
+        self.value_two = value_two
+        self.op = op
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """One entry of ``syscalls``; ``position`` is its index there, for error messages."""
 
-    position: int
-    names: tuple[str, ...]
-    action: str
-    ret: int  # the filter return value: action | errno
-    args: tuple[Arg, ...]
+    __slots__ = ("position", "names", "action", "ret", "args")
+
+    def __init__(self, position: int, names: tuple[str, ...], action: str, ret: int, args: tuple[Arg, ...]) -> None:  # fmt: skip
+        self.position = position
+        self.names = names
+        self.action = action
+        self.ret = ret  # the filter return value: action | errno
+        self.args = args
 
 
-class Profile(NamedTuple):
-    default_action: str
-    default_ret: int
-    architectures: tuple[str, ...]
-    flags: tuple[str, ...]
-    listener_path: str | None
-    listener_metadata: str
-    rules: tuple[Rule, ...]
+class Profile(Record):
+    __slots__ = (
+        "default_action",
+        "default_ret",
+        "architectures",
+        "flags",
+        "listener_path",
+        "listener_metadata",
+        "rules",
+    )
+
+    def __init__(self, default_action: str, default_ret: int, architectures: tuple[str, ...], flags: tuple[str, ...], listener_path: str | None, listener_metadata: str, rules: tuple[Rule, ...]) -> None:  # fmt: skip
+        self.default_action = default_action
+        self.default_ret = default_ret
+        self.architectures = architectures
+        self.flags = flags
+        self.listener_path = listener_path
+        self.listener_metadata = listener_metadata
+        self.rules = rules
 
     @property
     def notify(self) -> bool:
@@ -76,7 +97,10 @@ class Profile(NamedTuple):
             self.default_action,
             self.default_ret,
             self.architectures,
-            tuple((r.names, r.action, r.ret, tuple((a.arg_index, a.value, a.value_two, a.op) for a in r.args)) for r in self.rules),
+            tuple(
+                (r.names, r.action, r.ret, tuple((a.arg_index, a.value, a.value_two, a.op) for a in r.args))
+                for r in self.rules
+            ),
         )
 
 
@@ -189,7 +213,9 @@ def parse_profile(raw: object, field: str = FIELD) -> Profile:
         # Every system call of the init after loading, including the one handing over the fd, would wait for
         # an agent that cannot have the fd yet (runc refuses this too).
         raise _fail(f"{field}.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
-    arches = _unique_names(_optional(obj, "architectures"), f"{field}.architectures", dict.fromkeys(ARCHES, 0), "architecture")
+    arches = _unique_names(
+        _optional(obj, "architectures"), f"{field}.architectures", dict.fromkeys(ARCHES, 0), "architecture"
+    )
     flags = _unique_names(_optional(obj, "flags"), f"{field}.flags", FLAGS, "flag")
 
     listener_path = obj.get("listenerPath")
