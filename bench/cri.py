@@ -1,11 +1,12 @@
 """The pod lifecycle through the CRI, ketchd against containerd (Debian's, CRI plugin, runc), with the
-same Python client: RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer,
+same Python client (after a measurement of the pod namespaces pinned against a pause container):
+RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer,
 StopPodSandbox, RemovePodSandbox, N times; then memory (daemon idle, per running pod) and pods/s for
 concurrent pod lifecycles.
 
     PYTHONPATH=src python bench/cri.py [N] [CONCURRENT]        (root; defaults 20 and 50)
 
-Both daemons run on private directories under /tmp with their own bridge networks in 10.77.0.0/16. ketchd
+Both daemons run on private directories under /tmp with their own bridge networks (a free /24 of 10.77.0.0/16). ketchd
 runs twice: with runc as its handler (the ratio column: the same runtime under both CRI layers) and with
 ketch-runtime. Prints medians in milliseconds per step.
 """
@@ -26,6 +27,7 @@ from ketch.cri.harness import (
     BUSYBOX,
     Daemon,
     containerd_shims_rss_kib,
+    free_network,
     remove_bridge,
     start_containerd,
     start_ketchd,
@@ -102,6 +104,20 @@ def concurrent(d: Daemon, n: int, logdir: str) -> float:
     return n / elapsed
 
 
+def rpc_rate(d: Daemon, calls: int) -> float:
+    """Version calls per second from 4 client threads (the cost of the gRPC layer alone)."""
+    from ketch.cri.client import pb
+
+    clients = [d.client() for _ in range(4)]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: clients[i % 4].runtime.Version(pb.VersionRequest()), range(calls)))
+    elapsed = time.perf_counter() - t
+    for c in clients:
+        c.close()
+    return calls / elapsed
+
+
 def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
     logdir = tempfile.mkdtemp(prefix="kcri-bench-logs-", dir="/tmp")
     try:
@@ -114,6 +130,7 @@ def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
             lifecycle(c, f"seq-{i}", logdir, times)
             totals.append(sum(times[s][before[s]] for s in STEPS))
         c.close()
+        rpc = rpc_rate(d, 2000)
         idle, per_pod = memory(d, 10, logdir)
         rate = concurrent(d, conc, logdir)
         out: dict[str, Any] = {s: statistics.median(v) for s, v in times.items()}
@@ -121,24 +138,76 @@ def measure(d: Daemon, n: int, conc: int) -> dict[str, Any]:
         out["idle_rss_mib"] = idle / 1024
         out["per_pod_kib"] = per_pod
         out["pods_per_s"] = rate
+        out["version_rpc_per_s"] = rpc
         return out
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
 
 
+def pinned_vs_pause(rounds: int) -> None:
+    """What a pod's namespaces cost: pinned by bind mounts (ketchd's way) against a pause container."""
+    import asyncio
+    import json
+    import subprocess
+
+    from ketch.cri import nsholder
+    from ketch.testing import make_bundle
+
+    base = tempfile.mkdtemp(prefix="kcri-bench-ns-", dir="/tmp")
+    try:
+        async def pin_once(i: int) -> None:
+            paths = await nsholder.pin(os.path.join(base, f"ns{i}"), ["net", "ipc", "uts"])
+            await nsholder.set_hostname(paths["uts"], f"pod{i}")
+            nsholder.unpin(paths)
+
+        pin = []
+        for i in range(rounds):
+            t = time.perf_counter()
+            asyncio.run(pin_once(i))
+            pin.append((time.perf_counter() - t) * 1000)
+        bundle = os.path.join(base, "pause")
+        make_bundle(bundle, ["sleep", "infinity"])
+        with open(os.path.join(bundle, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        rows = [("pinned (unshare + hostname)", statistics.median(pin))]
+        for runtime in ("runc", os.path.join(os.path.dirname(sys.executable), "ketch-runtime")):
+            if not shutil.which(runtime):
+                continue
+            root = os.path.join(base, "root-" + os.path.basename(runtime))
+            samples = []
+            for i in range(rounds):
+                cid = f"pause{i}"
+                t = time.perf_counter()
+                subprocess.run([runtime, "--root", root, "create", "--bundle", bundle, cid], check=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run([runtime, "--root", root, "start", cid], check=True)
+                samples.append((time.perf_counter() - t) * 1000)
+                subprocess.run([runtime, "--root", root, "delete", "--force", cid], check=True)
+            rows.append((f"pause container ({os.path.basename(runtime)})", statistics.median(samples)))
+        print(f"pod namespaces, {rounds} rounds (median ms to set up)")
+        for label, ms in rows:
+            print(f"  {label:<36}{ms:>8.1f}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     conc = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    pinned_vs_pause(n)
     results: dict[str, dict[str, Any]] = {}
     for name, start, args in (
-        ("ketchd", start_ketchd, {"subnet": "10.77.0.0/18", "bridge": "kcri-bk0"}),
-        ("ketchd+kr", start_ketchd, {"subnet": "10.77.64.0/18", "bridge": "kcri-bk1", "handler": "ketch"}),
-        ("containerd", start_containerd, {"subnet": "10.77.128.0/17", "bridge": "kcri-bc0"}),
+        ("ketchd", start_ketchd, {}),
+        ("ketchd+kr", start_ketchd, {"handler": "ketch"}),
+        ("containerd", start_containerd, {}),
     ):
         if name == "containerd" and not shutil.which("containerd"):
             continue
         base = tempfile.mkdtemp(prefix=f"kcri-bench-{name[0]}-", dir="/tmp")
-        remove_bridge(str(args["bridge"]))
+        args["bridge"], args["subnet"] = free_network()
         d = start(base, make_rootfs, **args)  # type: ignore[operator]
         try:
             results[name] = measure(d, n, conc)
@@ -152,7 +221,7 @@ def main() -> int:
     print(f"{'step':<24}{'ketchd':>10}{'ketchd+kr':>11}{'containerd':>12}{'ratio':>8}")
     rows = [(key, key) for key in [*STEPS, "total"]] + [
         ("idle_rss_mib", "daemon RSS idle (MiB)"), ("per_pod_kib", "per running pod (KiB)"),
-        ("pods_per_s", "pods/s concurrent")]
+        ("pods_per_s", "pods/s concurrent"), ("version_rpc_per_s", "Version RPCs/s")]
     for key, label in rows:
         kv, krv, cv = k.get(key), kr.get(key), c.get(key)
         ratio = f"{kv / cv:.2f}" if kv and cv else "-"

@@ -16,7 +16,8 @@ __all__ = ["CriClient", "pb"]
 class CriClient:
     def __init__(self, address: str, timeout: float = 120.0) -> None:
         target = address if address.startswith("unix://") else "unix://" + address
-        self.channel = grpc.insecure_channel(target)
+        # kubelet's message limit (16 MiB), not grpcio's default 4 MiB: ExecSync output can be that large.
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 16 << 20)])
         self.runtime = pbg.RuntimeServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.images = pbg.ImageServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout

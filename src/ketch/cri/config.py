@@ -21,7 +21,7 @@
     auth_file = ""                     # credentials when a request carries none
 
     [image]
-    root = "/var/lib/ketch"            # image store (content, snapshots)
+    root = "/var/lib/ketch"            # image store (content, snapshots); the ketch command's by default
     snapshotter = "overlay"            # or "copy"
 """
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.cri.errors import InvalidArgument
+from ketch.image.store import DEFAULT_ROOT as DEFAULT_IMAGE_ROOT
 
 __all__ = ["Config", "Handler", "load_config"]
 
@@ -70,7 +71,8 @@ class Config:
         if not self.cni_conf_dir:
             self.cni_conf_dir = os.path.join(self.root, "cni", "net.d")
         if not self.image_root:
-            self.image_root = os.path.join(self.root, "image")
+            # The image store the ketch command uses: `ketch pull` and `ketch image import` feed ketchd.
+            self.image_root = DEFAULT_IMAGE_ROOT
         if not self.handlers:
             self.handlers = default_handlers()
         if self.default_handler not in self.handlers:

@@ -32,7 +32,7 @@ from ketch.cri.images import ImageManager
 from ketch.cri.labels import match_id, match_labels
 from ketch.cri.names import NameRegistry, check_metadata_name
 from ketch.cri.oci import ExecResult, OciRuntime
-from ketch.cri.sandboxes import SandboxManager
+from ketch.cri.sandboxes import SandboxManager, decode_config
 from ketch.cri.store import ContainerRecord, RecordStore, SandboxRecord
 from ketch.image.convert import runtime_config
 from ketch.image.errors import ImageError
@@ -41,7 +41,9 @@ from ketch.linux.mount import MNT_DETACH, umount2
 
 __all__ = ["ContainerManager", "decode_container_config", "parse_signal"]
 
-EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024  # kubelet's maxExecSyncOutput
+# kubelet receives at most 16 MiB per message (its maxMsgSize): both streams together must fit, so each is
+# cut at a little under half of it.
+EXEC_OUTPUT_LIMIT = 8 * 1024 * 1024 - 64 * 1024
 _STATE = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "exited": pb.CONTAINER_EXITED}
 
 
@@ -101,7 +103,7 @@ class ContainerManager:
         self.events = events
         self.runtime_default_seccomp = runtime_default_seccomp
         self.store: RecordStore[ContainerRecord] = RecordStore(
-            os.path.join(config.state, "containers"), ContainerRecord, "container")
+            os.path.join(config.state, "containers"), ContainerRecord, "container", durable=False)
         self.dir = os.path.join(config.state, "bundles")
         self.tmp = os.path.join(config.state, "tmp")
         self.exits = os.path.join(config.state, "exits")
@@ -310,7 +312,9 @@ class ContainerManager:
         pod = specgen.PodContext(
             sandbox_id=sb.id, pod_name=sb.metadata["name"], pod_namespace=sb.metadata["namespace"],
             pod_uid=sb.metadata["uid"], namespaces=dict(sb.namespaces), ns_modes=dict(sb.ns_modes),
-            cgroup_parent=sb.cgroup_parent, etc_files=self.sandboxes.etc_files(sb), shm=sb.shm,
+            cgroup_parent=sb.cgroup_parent, etc_files=self.sandboxes.etc_files(sb),
+            # host IPC: the host's /dev/shm too (POSIX shared memory lives there), as containerd does
+            shm=sb.shm or ("/dev/shm" if sb.ns_modes.get("ipc") == pb.NODE else ""),
             privileged=_pod_privileged(sb),
         )
         for m in cfg.mounts:
@@ -324,7 +328,7 @@ class ContainerManager:
             target_pid_ns=target_ns, runtime_default_seccomp=self.runtime_default_seccomp,
             localhost_seccomp=_load_localhost_profile,
         )
-        write_atomic(os.path.join(rec.bundle, "config.json"), dumps_pretty(spec), 0o600)
+        write_atomic(os.path.join(rec.bundle, "config.json"), dumps_pretty(spec), 0o600, durable=False)
         return spec
 
     @staticmethod
@@ -345,6 +349,9 @@ class ContainerManager:
 
     async def start(self, cid: str) -> None:
         rec = self.get(cid)
+        sb = self.sandboxes.find(rec.sandbox_id)
+        if sb is None or sb.state != "ready":
+            raise FailedPrecondition(f"container {rec.id}: its pod sandbox {rec.sandbox_id} is not ready")
         async with self.lock(rec.id):
             if rec.state != "created":
                 raise FailedPrecondition(f"container {rec.id} is {rec.state}, not created")
@@ -379,12 +386,14 @@ class ContainerManager:
             self.store.save(rec)
             self.events.publish(Event(rec.id, rec.sandbox_id, STOPPED, time.time_ns()))
             return
-        shared_pid = rec.id and self._shares_pid_ns(rec)
+        # In a shared PID namespace the container's init is not the namespace's init: its children would
+        # survive it, so SIGKILL goes to every process of the container (runc kill --all).
+        shared_pid = self._shares_pid_ns(rec)
         if timeout > 0:
             await rt.kill(rec.id, parse_signal(rec.stop_signal))
             if await self._wait_exit(rec, float(timeout)):
                 return
-        await rt.kill(rec.id, signal.SIGKILL, all_procs=bool(shared_pid))
+        await rt.kill(rec.id, signal.SIGKILL, all_procs=shared_pid)
         if not await self._wait_exit(rec, 30.0):
             st = await rt.state(rec.id)
             if st is None or st.get("status") == "stopped":
@@ -483,8 +492,6 @@ class ContainerManager:
 
 
 def _pod_privileged(sb: SandboxRecord) -> bool:
-    from ketch.cri.sandboxes import decode_config
-
     return bool(decode_config(sb).linux.security_context.privileged)
 
 

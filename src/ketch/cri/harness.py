@@ -26,8 +26,8 @@ from ketch.image.build import image_from_dir
 from ketch.image.store import ImageStore
 from ketch.spec.image import ContainerConfig
 
-__all__ = ["BUSYBOX", "BUSYBOX_USR1", "PAUSE", "Daemon", "build_images", "remove_bridge", "start_containerd",
-           "start_ketchd"]
+__all__ = ["BUSYBOX", "BUSYBOX_USR1", "PAUSE", "Daemon", "build_images", "free_network", "remove_bridge",
+           "start_containerd", "start_ketchd"]
 
 BUSYBOX = "localhost/ketch-test/busybox:1"
 BUSYBOX_USR1 = "localhost/ketch-test/busybox-usr1:1"  # StopSignal SIGUSR1
@@ -136,7 +136,8 @@ def start_ketchd(base: str, make_rootfs: Callable[[str], str], *, handler: str =
     with open(cfg, "w") as f:
         f.write(f'[runtime]\ndefault_handler = "{handler}"\n'
                 f'[runtime.handlers.ketch]\npath = "{ketch_runtime}"\n'
-                f'[cni]\nconf_dir = "{conf_dir}"\nsubnet = "{subnet}"\nbridge = "{bridge}"\n{extra_config}')
+                f'[cni]\nconf_dir = "{conf_dir}"\nsubnet = "{subnet}"\nbridge = "{bridge}"\n'
+                f'[image]\nroot = "{image_root}"\n{extra_config}')
     sock = os.path.join(state, "ketchd.sock")
     log = os.path.join(base, "ketchd.log")
     env = dict(os.environ)
@@ -212,6 +213,22 @@ state = "{state}"
                     raise RuntimeError(f"containerd's CRI does not list {name} after the import")
                 time.sleep(0.05)
     return d
+
+
+def free_network() -> tuple[str, str]:
+    """A bridge name and a /24 of 10.77.0.0/16 that no interface on this host uses (tests running side by
+    side get networks of their own)."""
+    import random
+
+    taken = set(os.listdir("/sys/class/net"))
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    octets = list(range(1, 255))
+    random.shuffle(octets)
+    for x in octets:
+        bridge, prefix = f"kcri{x}", f"10.77.{x}."
+        if bridge not in taken and f" {prefix}" not in used:
+            return bridge, f"{prefix}0/24"
+    raise RuntimeError("no free /24 left in 10.77.0.0/16")
 
 
 def remove_bridge(name: str) -> None:

@@ -18,7 +18,6 @@ from ketch.image.errors import ImageError, ImageNotFound
 from ketch.image.resolve import Image, load_image
 from ketch.image.snapshot import CopySnapshotter, OverlaySnapshotter, Snapshotter
 from ketch.image.store import ImageRecord, ImageStore
-from ketch.image.userdb import ResolvedUser, resolve_user
 from ketch.spec.reference import InvalidReference, parse_reference
 
 __all__ = ["ImageInfo", "ImageManager", "PullAuth", "Puller"]
@@ -224,9 +223,3 @@ class ImageManager:
                     continue
                 inodes += 1
         return used, inodes
-
-
-def user_of(rootfs: str, spec: str | None) -> ResolvedUser:
-    return resolve_user(rootfs, spec)
-
-

@@ -2,8 +2,9 @@
 
 ``unshare --net=FILE --ipc=FILE --uts=FILE true`` creates the namespaces and bind-mounts each nsfs inode on
 FILE, so they outlive the ``unshare`` process; containers join them by path. Measured on this host (2
-cores): pinning three namespaces takes ~10 ms and no memory after, where a pause container costs a
-process per pod and 37 ms (runc) to 124 ms (ketch-runtime) of create+start. A pod-level PID namespace
+cores, bench/cri.py): pinning three namespaces and setting the hostname takes 12.6 ms and no memory after,
+where a pause container costs a process per pod and 46.9 ms (runc) to 64.3 ms (ketch-runtime) of
+create+start. A pod-level PID namespace
 needs a living init, so only then a holder process (``unshare --pid=FILE --fork --kill-child sleep``) is
 kept; its pid is recorded so a restarted ketchd can still end it.
 """

@@ -69,7 +69,7 @@ class SandboxManager:
         self.cni = cni
         self.names = names
         self.store: RecordStore[SandboxRecord] = RecordStore(
-            os.path.join(config.state, "sandboxes"), SandboxRecord, "sandbox")
+            os.path.join(config.state, "sandboxes"), SandboxRecord, "sandbox", durable=False)
         self.pods_dir = os.path.join(config.state, "pods")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.sandboxes: dict[str, SandboxRecord] = {}
@@ -214,7 +214,7 @@ class SandboxManager:
             net, result = await self.cni.add(container_id=rec.id, netns=rec.namespaces["net"],
                                              args=self._cni_args(rec), ports=ports)
             write_atomic(os.path.join(rec.dir, "cni-result.json"),
-                         json.dumps({"network": asdict(net), "result": result}).encode(), 0o600)
+                         json.dumps({"network": asdict(net), "result": result}).encode(), 0o600, durable=False)
             rec.network = net.name
             ips = pod_ips(result)
             rec.ip = ips[0] if ips else ""
@@ -229,14 +229,14 @@ class SandboxManager:
 
     def _write_etc(self, rec: SandboxRecord, cfg: pb.PodSandboxConfig) -> None:
         d = rec.dir
-        write_atomic(os.path.join(d, "hostname"), (rec.hostname + "\n").encode())
+        write_atomic(os.path.join(d, "hostname"), (rec.hostname + "\n").encode(), durable=False)
         if rec.ns_modes["network"] == pb.NODE:
             shutil.copyfile("/etc/hosts", os.path.join(d, "hosts"))
         else:
             hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             if rec.ip:
                 hosts += f"{rec.ip}\t{rec.hostname}\n"
-            write_atomic(os.path.join(d, "hosts"), hosts.encode())
+            write_atomic(os.path.join(d, "hosts"), hosts.encode(), durable=False)
         dns = cfg.dns_config
         if dns.servers or dns.searches or dns.options:
             lines = [f"nameserver {s}" for s in dns.servers]
@@ -251,7 +251,7 @@ class SandboxManager:
                     body = f.read()
             except FileNotFoundError:
                 body = b""
-        write_atomic(os.path.join(d, "resolv.conf"), body)
+        write_atomic(os.path.join(d, "resolv.conf"), body, durable=False)
 
     async def update_resources(self, sid: str, resources: pb.LinuxContainerResources) -> None:
         """UpdatePodSandboxResources: the pod-level limits kubelet computes (sum of containers + overhead)."""

@@ -12,8 +12,9 @@ from typing import Any
 
 import grpc
 
+from ketch._common.atomicio import FileLock
 from ketch.cri.config import Config
-from ketch.cri.errors import InvalidArgument
+from ketch.cri.errors import FailedPrecondition, InvalidArgument
 from ketch.cri.images import Puller
 from ketch.cri.service import CriService
 from ketch.cri.servicers import register
@@ -37,6 +38,21 @@ async def serve(config: Config, listen: str, *, puller: Puller | None = None,
                 ready: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT; containers keep running after the server stops."""
     path = parse_listen(listen)
+    os.makedirs(config.state, mode=0o711, exist_ok=True)
+    # One ketchd per state directory: two would each believe they own the same pods and containers.
+    lock = FileLock(os.path.join(config.state, "ketchd.lock"))
+    if not lock.acquire(blocking=False):
+        raise FailedPrecondition(f"another ketchd is running on state directory {config.state}")
+    try:
+        await _serve(config, path, puller=puller, runtime_default_seccomp=runtime_default_seccomp,
+                     ready=ready)
+    finally:
+        lock.release()
+
+
+async def _serve(config: Config, path: str, *, puller: Puller | None,
+                 runtime_default_seccomp: Callable[[list[str]], dict[str, Any]] | None,
+                 ready: Callable[[], None] | None) -> None:
     svc = CriService(config, puller=puller, runtime_default_seccomp=runtime_default_seccomp)
     await svc.start()
     from ketch.cri.streaming import StreamServer

@@ -19,7 +19,7 @@ from cri_api.v1 import api_pb2 as pb
 from cri_api.v1 import api_pb2_grpc as pbg
 
 from ketch.cri import errors as E
-from ketch.cri.cgstats import CgroupUsage
+from ketch.cri.cgstats import CgroupUsage, interface_usage
 from ketch.cri.containers import decode_container_config
 from ketch.cri.images import ImageInfo, PullAuth
 from ketch.cri.service import CriService
@@ -160,13 +160,25 @@ def container_stats(svc: CriService, rec: ContainerRecord) -> pb.ContainerStats:
     )
 
 
+def _network(svc: CriService, rec: SandboxRecord, running: list[ContainerRecord], ts: int) -> pb.NetworkUsage | None:
+    if not rec.namespaces.get("net") or not running:
+        return None  # host network (the node's own counters) or nothing running to read them through
+    ifaces = [pb.NetworkInterfaceUsage(name=i.name, rx_bytes=_u64(i.rx_bytes), rx_errors=_u64(i.rx_errors),
+                                       tx_bytes=_u64(i.tx_bytes), tx_errors=_u64(i.tx_errors))
+              for i in interface_usage(running[0].pid)]
+    default = next((i for i in ifaces if i.name == "eth0"), ifaces[0] if ifaces else None)
+    return pb.NetworkUsage(timestamp=ts, default_interface=default, interfaces=ifaces)
+
+
 def sandbox_stats(svc: CriService, rec: SandboxRecord) -> pb.PodSandboxStats:
     u = svc.sandbox_usage(rec)
-    cts = [container_stats(svc, c) for c in svc.containers.query(sandbox_id=rec.id) if c.state == "running"]
+    running = [c for c in svc.containers.query(sandbox_id=rec.id) if c.state == "running"]
+    cts = [container_stats(svc, c) for c in running]
     return pb.PodSandboxStats(
         attributes=pb.PodSandboxAttributes(id=rec.id, metadata=_sb_metadata(rec), labels=rec.labels,
                                            annotations=rec.annotations),
         linux=pb.LinuxPodSandboxStats(cpu=_cpu(u), memory=_memory(u), containers=cts,
+                                      network=_network(svc, rec, running, u.timestamp),
                                       process=pb.ProcessUsage(timestamp=u.timestamp, process_count=_u64(u.pids))),
     )
 

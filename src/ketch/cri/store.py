@@ -7,6 +7,9 @@ Layout under ketchd's ``--state`` directory::
 
 A record is written before the thing it describes is created and removed only after the thing is gone, so
 a ketchd that crashes between the two finds the record at start and finishes (or undoes) the work.
+
+Records are replaced atomically (rename) but not fsynced: they describe processes, mounts and namespaces
+that a machine crash ends anyway, and ``--state`` belongs on tmpfs (``/run/ketchd``), as containerd's does.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ketch.cri.client import CriClient
-from ketch.cri.harness import Daemon, remove_bridge, start_containerd, start_ketchd
+from ketch.cri.harness import Daemon, free_network, remove_bridge, start_containerd, start_ketchd
 from ketch.testing import make_rootfs
 from ketch.testing.peers import require
 
@@ -36,11 +36,11 @@ def _cleanup(d: Daemon) -> None:
 def ketchd() -> Iterator[Daemon]:
     require(*TOOLS)
     base = _base("k")
-    remove_bridge("kcri0")
-    d = start_ketchd(base, make_rootfs)
+    bridge, subnet = free_network()
+    d = start_ketchd(base, make_rootfs, bridge=bridge, subnet=subnet)
     yield d
     _cleanup(d)
-    remove_bridge("kcri0")
+    remove_bridge(bridge)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -48,11 +48,11 @@ def ketchd() -> Iterator[Daemon]:
 def containerd() -> Iterator[Daemon]:
     require(*TOOLS, "containerd", "ctr", "containerd-shim-runc-v2")
     base = _base("c")
-    remove_bridge("kcri1")
-    d = start_containerd(base, make_rootfs)
+    bridge, subnet = free_network()
+    d = start_containerd(base, make_rootfs, bridge=bridge, subnet=subnet)
     yield d
     _cleanup(d)
-    remove_bridge("kcri1")
+    remove_bridge(bridge)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -216,3 +216,46 @@ def test_unknown_ids(cri: tuple[str, CriClient, Daemon]) -> None:
         except grpc.RpcError as e:
             assert name == "containerd", f"{fn.__name__}: {e}"
             assert e.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_host_port_mapping_on_loopback(cri: tuple[str, CriClient, Daemon], logdir: str) -> None:
+    import random
+    import socket
+    import urllib.request
+
+    _name, c, _d = cri
+    while True:  # a host port nothing listens on
+        port = random.randint(31000, 32000)
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+    pcfg = c.pod_config("ports", log_dir=os.path.join(logdir, "ports"))
+    pcfg.port_mappings.append(pb.PortMapping(container_port=8080, host_port=port, host_ip="127.0.0.1"))
+    pod = c.run_pod(pcfg)
+    try:
+        _run(c, pod, pcfg, "web", ["httpd", "-f", "-p", "8080", "-h", "/www"])
+
+        def fetch() -> bytes:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as r:
+                    return bytes(r.read())
+            except OSError:
+                return b""
+
+        assert _until(fetch, f"127.0.0.1:{port} to reach the pod") == b"hello from ketch\n"
+    finally:
+        _teardown(c, pod)
+
+
+def test_exec_sync_output_is_capped(k: CriClient, logdir: str) -> None:
+    from ketch.cri.containers import EXEC_OUTPUT_LIMIT
+
+    pod, pcfg = _pod(k, "bigexec", logdir)
+    try:
+        cid = _run(k, pod, pcfg, "box", ["sleep", "3600"])
+        r = k.exec_sync(cid, ["sh", "-c", "head -c 20000000 /dev/zero; head -c 20000000 /dev/zero >&2; exit 2"],
+                        timeout=60)
+        assert len(r.stdout) == len(r.stderr) == EXEC_OUTPUT_LIMIT
+        assert r.exit_code == 2  # the command ran to its end; only what is kept was cut
+    finally:
+        _teardown(k, pod)

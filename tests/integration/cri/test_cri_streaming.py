@@ -1,5 +1,6 @@
-"""Exec, Attach and PortForward through ketchd's streaming server, with a WebSocket client speaking the
-Kubernetes channel protocols (what kubectl and crictl use)."""
+"""Exec, Attach and PortForward through the streaming server, with a WebSocket client speaking the
+Kubernetes channel protocols (what kubectl and crictl use); the same tests run against containerd's
+streaming server (which speaks up to v4.channel.k8s.io) to prove the client, and so ketchd, against it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 import aiohttp
 import pytest
 
-from ketch.cri.client import CriClient, pb
+from ketch.cri.client import pb
 from ketch.cri.harness import BUSYBOX
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
@@ -42,19 +43,22 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def box(k: CriClient, logdir: str):  # type: ignore[no-untyped-def]
+def box(cri, logdir: str):  # type: ignore[no-untyped-def]
+    name, k, _d = cri
     pcfg = k.pod_config("streams", log_dir=logdir)
     pod = k.run_pod(pcfg)
     cid = k.create(pod, k.container_config("box", BUSYBOX, ["httpd", "-f", "-p", "8080", "-h", "/www"]), pcfg)
     k.start(cid)
-    yield k, pod, cid
+    yield k, pod, cid, ("v5.channel.k8s.io" if name == "ketchd" else "v4.channel.k8s.io")
     k.stop_pod(pod)
     k.remove_pod(pod)
 
 
 @pytest.mark.parametrize("protocol", ["v5.channel.k8s.io", "v4.channel.k8s.io"])
 def test_exec_with_stdin_and_exit_code(box, protocol: str) -> None:  # type: ignore[no-untyped-def]
-    k, _pod, cid = box
+    k, _pod, cid, newest = box
+    if protocol.startswith("v5") and not newest.startswith("v5"):
+        pytest.skip("containerd 1.6 speaks up to v4.channel.k8s.io")
     url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=["sh", "-c", "cat; echo e >&2; exit 4"],
                                         stdin=True, stdout=True, stderr=True)).url
     send = [bytes([0]) + b"from stdin\n"]
@@ -71,9 +75,9 @@ def test_exec_with_stdin_and_exit_code(box, protocol: str) -> None:  # type: ign
 
 
 def test_exec_success_status_and_one_time_url(box) -> None:  # type: ignore[no-untyped-def]
-    k, _pod, cid = box
+    k, _pod, cid, proto = box
     url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=["echo", "ok"], stdout=True)).url
-    out = _run(_session(url, "v5.channel.k8s.io", []))
+    out = _run(_session(url, proto, []))
     assert out[1] == b"ok\n" and json.loads(out[3])["status"] == "Success"
 
     async def reuse() -> int:
@@ -84,18 +88,18 @@ def test_exec_success_status_and_one_time_url(box) -> None:  # type: ignore[no-u
 
 
 def test_exec_with_a_terminal(box) -> None:  # type: ignore[no-untyped-def]
-    k, _pod, cid = box
+    k, _pod, cid, proto = box
     url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=["sh"], tty=True, stdin=True, stdout=True)).url
     resize = bytes([4]) + json.dumps({"Width": 91, "Height": 17}).encode()
     send = [resize, bytes([0]) + b"tty -s && echo is-a-tty; stty size; exit 3\n"]
-    out = _run(_session(url, "v5.channel.k8s.io", send, close_stdin=False))
+    out = _run(_session(url, proto, send, close_stdin=False))
     text = out[1].decode(errors="replace")
     assert "is-a-tty" in text and "17 91" in text
     assert json.loads(out[3])["details"]["causes"][0]["message"] == "3"
 
 
 def test_port_forward_reaches_the_pod(box) -> None:  # type: ignore[no-untyped-def]
-    k, pod, cid = box
+    k, pod, cid, _proto = box
     deadline = time.monotonic() + 20
     while k.exec_sync(cid, ["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]).exit_code != 0:
         assert time.monotonic() < deadline, "httpd did not start"
@@ -122,7 +126,9 @@ def test_port_forward_reaches_the_pod(box) -> None:  # type: ignore[no-untyped-d
     assert body.startswith(b"HTTP/1.") and body.endswith(b"hello from ketch\n")
 
 
-def test_attach_reads_the_container_output(k: CriClient, logdir: str) -> None:
+def test_attach_reads_the_container_output(cri, logdir: str) -> None:  # type: ignore[no-untyped-def]
+    name, k, _d = cri
+    proto = "v5.channel.k8s.io" if name == "ketchd" else "v4.channel.k8s.io"
     pcfg = k.pod_config("attached", log_dir=logdir)
     pod = k.run_pod(pcfg)
     try:
@@ -131,9 +137,27 @@ def test_attach_reads_the_container_output(k: CriClient, logdir: str) -> None:
         cid = k.create(pod, cfg, pcfg)
         k.start(cid)
         url = k.call("Attach", pb.AttachRequest(container_id=cid, stdin=True, stdout=True, stderr=True)).url
-        out = _run(_session(url, "v5.channel.k8s.io", [bytes([0]) + b"hello\n"], close_stdin=False,
+        out = _run(_session(url, proto, [bytes([0]) + b"hello\n"], close_stdin=False,
                             until=b"got hello"))
         assert b"got hello\n" in out[1]
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+
+
+def test_attach_to_a_terminal_with_resize(cri, logdir: str) -> None:  # type: ignore[no-untyped-def]
+    name, k, _d = cri
+    proto = "v5.channel.k8s.io" if name == "ketchd" else "v4.channel.k8s.io"
+    pcfg = k.pod_config("attached-tty", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("sh", BUSYBOX, ["sh"], tty=True, stdin=True), pcfg)
+        k.start(cid)
+        url = k.call("Attach", pb.AttachRequest(container_id=cid, stdin=True, stdout=True, tty=True)).url
+        resize = bytes([4]) + json.dumps({"Width": 77, "Height": 11}).encode()
+        out = _run(_session(url, proto, [resize, bytes([0]) + b"stty size; tty\n"], close_stdin=False,
+                            until=b"/dev/pts/"))
+        assert b"11 77" in out[1] and b"/dev/pts/" in out[1]
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)

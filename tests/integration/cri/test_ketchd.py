@@ -11,8 +11,9 @@ import time
 import grpc
 import pytest
 
+from ketch.cri.cgstats import cgroup_dirs, is_v2
 from ketch.cri.client import CriClient, pb
-from ketch.cri.harness import BUSYBOX, Daemon, remove_bridge, start_ketchd
+from ketch.cri.harness import BUSYBOX, Daemon, free_network, remove_bridge, start_ketchd
 from ketch.testing import make_rootfs
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
@@ -35,6 +36,12 @@ def _code(fn, *a) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
     return e.value.code()  # type: ignore[no-any-return]
 
 
+def _memory_limit_file(cgroup: str) -> str:
+    if is_v2():
+        return f"/sys/fs/cgroup{cgroup}/memory.max"
+    return f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+
+
 def _ls(path: str) -> list[str]:
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
@@ -49,7 +56,8 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
 
     base = tempfile.mkdtemp(prefix="kcri-r-", dir="/tmp")
     logdir = str(tmp_path_factory.mktemp("rlogs"))
-    d = start_ketchd(base, make_rootfs, subnet="10.77.200.0/24", bridge="kcri-r0")
+    bridge, subnet = free_network()
+    d = start_ketchd(base, make_rootfs, subnet=subnet, bridge=bridge)
     try:
         with d.client() as c:
             pcfg = c.pod_config("survivor", log_dir=logdir)
@@ -74,7 +82,7 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
                         "touch", "/tmp/go"], check=True)
         _until(lambda: os.path.exists(os.path.join(base, "state", "exits", quitter)), "the exit file")
         before = os.path.getsize(os.path.join(logdir, "ticker.log"))
-        d = start_ketchd(base, make_rootfs, subnet="10.77.200.0/24", bridge="kcri-r0")
+        d = start_ketchd(base, make_rootfs, subnet=subnet, bridge=bridge)
         with d.client() as c:
             st = c.status(ticker)
             assert st.state == pb.CONTAINER_RUNNING
@@ -93,7 +101,7 @@ def test_restart_keeps_containers_logs_and_exit_codes(tmp_path_factory: pytest.T
             c.remove_pod(pod)
     finally:
         d.stop()
-        remove_bridge("kcri-r0")
+        remove_bridge(bridge)
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
@@ -131,12 +139,17 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
         assert _code(k.create, pod, badcap, pcfg) == grpc.StatusCode.INVALID_ARGUMENT
         escape = k.container_config("escape", BUSYBOX, ["true"], log_path="../../etc/evil.log")
         assert _code(k.create, pod, escape, pcfg) == grpc.StatusCode.INVALID_ARGUMENT
+        # The runtime itself refuses (no such executable): its message comes back, nothing is left.
+        with pytest.raises(grpc.RpcError) as e:
+            k.create(pod, k.container_config("noexec", BUSYBOX, ["/no/such/program"]), pcfg)
+        assert e.value.code() == grpc.StatusCode.INTERNAL and "/no/such/program" in str(e.value.details())
+        assert _mounts_under(os.path.join(ketchd.base, "state", "bundles")) == []
         assert k.containers() == [] or all(c.pod_sandbox_id != pod for c in k.containers())
         state = os.path.join(ketchd.base, "state")
         assert os.listdir(os.path.join(state, "bundles")) == []
         assert os.listdir(os.path.join(state, "containers")) == []
         # Every refused name is free again: a good container with each name works.
-        for n in ("ghost", "hostnet", "hostpid", "priv", "badcap", "escape"):
+        for n in ("ghost", "hostnet", "hostpid", "priv", "badcap", "escape", "noexec"):
             cid = k.create(pod, k.container_config(n, BUSYBOX, ["true"]), pcfg)
             k.remove(cid)
         # Starting twice, and exec in a container that is not running.
@@ -144,7 +157,9 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
         assert _code(k.exec_sync, cid, ["true"]) == grpc.StatusCode.FAILED_PRECONDITION
         k.start(cid)
         assert _code(k.start, cid) == grpc.StatusCode.FAILED_PRECONDITION
+        never = k.create(pod, k.container_config("never", BUSYBOX, ["true"]), pcfg)
         k.stop_pod(pod)
+        assert _code(k.start, never) == grpc.StatusCode.FAILED_PRECONDITION
         late = k.container_config("late", BUSYBOX, ["true"])
         assert _code(k.create, pod, late, pcfg) == grpc.StatusCode.FAILED_PRECONDITION
     finally:
@@ -155,21 +170,24 @@ def test_bad_input_leaves_nothing_behind(k: CriClient, ketchd: Daemon, logdir: s
 def test_fifty_pods_created_and_removed_leak_nothing(k: CriClient, ketchd: Daemon, logdir: str) -> None:
     state = os.path.join(ketchd.base, "state")
     ipam = os.path.join(ketchd.base, "root", "cni", "ipam", "kcri")
+    ids: list[str] = []
 
     def snapshot() -> dict[str, object]:
+        # Only what belongs to this daemon and these pods: other test runs may share the host.
         nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
-        cg = sorted(d for d in os.listdir("/sys/fs/cgroup/memory/ketch")) if os.path.isdir(
-            "/sys/fs/cgroup/memory/ketch") else []
+        cg = sorted(n for top in cgroup_dirs("/ketch") for n in os.listdir(top)
+                    if any(n == f"pod-{i[:16]}" for i in ids))
         return {
             "mounts": _mounts_under(ketchd.base),
             "pods": os.listdir(os.path.join(state, "pods")),
             "records": os.listdir(os.path.join(state, "sandboxes")) + os.listdir(os.path.join(state, "containers")),
             "bundles": os.listdir(os.path.join(state, "bundles")),
             "ips": sorted(n for n in os.listdir(ipam) if n[0].isdigit()) if os.path.isdir(ipam) else [],
-            "cgroups": [d for d in cg if d.startswith("pod-")],
-            "dnat": sorted(line for line in nat.splitlines() if "CNI-DN-" in line),
+            "cgroups": cg,
+            "nat": sorted(line for line in nat.splitlines() if any(i in line for i in ids)),
             "snapshots": _ls(os.path.join(ketchd.base, "root", "image", "snapshots", "overlay", "active")),
             "runtime": _ls(os.path.join(state, "runtime", "runc")),
+            "holders": sorted(p for p in os.listdir("/proc") if p.isdigit() and _is_holder_of(p, ketchd.base)),
         }
 
     before = snapshot()
@@ -178,26 +196,41 @@ def test_fifty_pods_created_and_removed_leak_nothing(k: CriClient, ketchd: Daemo
         pcfg = k.pod_config(f"leak-{i}", log_dir=os.path.join(logdir, str(i)), pid=pb.POD if i % 2 else pb.CONTAINER)
         pcfg.port_mappings.append(pb.PortMapping(container_port=80, host_port=31000 + i))
         pod = k.run_pod(pcfg)
+        ids.append(pod)
         cid = k.create(pod, k.container_config("c", BUSYBOX, ["sleep", "600"]), pcfg)
         k.start(cid)
         pods.append((pod, cid))
     during = snapshot()
     assert len(during["pods"]) == len(before["pods"]) + 50  # type: ignore[arg-type]
     assert len(during["ips"]) == len(before["ips"]) + 50  # type: ignore[arg-type]
+    assert len(during["nat"]) >= 50  # type: ignore[arg-type]  # a DNAT rule per pod, naming it
+    assert len(during["holders"]) == 25  # type: ignore[arg-type]
     for pod, cid in pods:
         k.stop(cid, 0)
         k.remove(cid)
         k.stop_pod(pod)
         k.remove_pod(pod)
     after = snapshot()
-    # a leak is something there now that was not before (other tests may have cleaned up meanwhile)
+    # A leak is something there now that was not before (other tests may have cleaned up meanwhile).
     leaked = {key: sorted(set(v) - set(before[key])) for key, v in after.items()}  # type: ignore[call-overload]
     assert {key: v for key, v in leaked.items() if v} == {}
 
 
-def test_host_namespaces_and_pod_pid_namespace(k: CriClient, logdir: str) -> None:
+def _is_holder_of(pid: str, base: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return argv[0].endswith(b"unshare") and any(a.startswith(b"--pid=" + base.encode()) for a in argv)
+
+
+def test_host_namespaces_and_pod_pid_namespace(cri: tuple[str, CriClient, Daemon], logdir: str) -> None:
+    name, k, _d = cri
     pcfg = k.pod_config("hostly", log_dir=logdir, pid=pb.POD)
     pcfg.linux.security_context.namespace_options.network = pb.NODE
+    pcfg.linux.security_context.namespace_options.ipc = pb.NODE
+    pcfg.hostname = ""  # kubelet sends none for host-network pods (runc refuses one without a UTS namespace)
     pod = k.run_pod(pcfg)
     try:
         st = k.pod_status(pod).status
@@ -215,12 +248,23 @@ def test_host_namespaces_and_pod_pid_namespace(k: CriClient, logdir: str) -> Non
         ps = k.exec_sync(b, ["ps", "-o", "args"]).stdout.decode()
         assert "sleep infinity" in ps  # b shares the pod's PID namespace (its init is the holder)
         assert k.exec_sync(b, ["hostname"]).stdout.decode().strip() == os.uname().nodename
+        # Host IPC: the host's IPC namespace, and (ketchd; containerd 1.6 keeps a private one) its /dev/shm.
+        assert k.exec_sync(b, ["readlink", "/proc/self/ns/ipc"]).stdout.decode().strip() == \
+            os.readlink("/proc/self/ns/ipc")
+        if name == "ketchd":
+            marker = f"kcri-shm-{os.getpid()}"
+            assert k.exec_sync(b, ["touch", f"/dev/shm/{marker}"]).exit_code == 0
+            try:
+                assert os.path.exists(f"/dev/shm/{marker}")
+            finally:
+                os.unlink(f"/dev/shm/{marker}")
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
 
 
-def test_sysctls_dns_and_hostname(k: CriClient, logdir: str) -> None:
+def test_sysctls_dns_and_hostname(cri: tuple[str, CriClient, Daemon], logdir: str) -> None:
+    _name, k, _d = cri
     pcfg = k.pod_config("tuned", log_dir=logdir, hostname="tuned-host")
     pcfg.linux.sysctls["net.ipv4.ip_unprivileged_port_start"] = "99"
     pcfg.dns_config.servers.append("10.77.0.10")
@@ -240,7 +284,8 @@ def test_sysctls_dns_and_hostname(k: CriClient, logdir: str) -> None:
         k.remove_pod(pod)
 
 
-def test_security_context_reaches_the_process(k: CriClient, logdir: str) -> None:
+def test_security_context_reaches_the_process(cri: tuple[str, CriClient, Daemon], logdir: str) -> None:
+    name, k, _d = cri
     pcfg = k.pod_config("secure", log_dir=logdir)
     pod = k.run_pod(pcfg)
     try:
@@ -265,8 +310,9 @@ def test_security_context_reaches_the_process(k: CriClient, logdir: str) -> None
         assert int(fields["CapBnd"], 16) == 1 << 10  # CAP_NET_BIND_SERVICE only
         r = k.exec_sync(cid, ["touch", "/newfile"])
         assert r.exit_code != 0 and b"Read-only" in r.stderr
-        st = k.status(cid)
-        assert (st.user.linux.uid, st.user.linux.gid) == (1000, 2000)
+        if name == "ketchd":  # ContainerStatus.user came after containerd 1.6
+            st = k.status(cid)
+            assert (st.user.linux.uid, st.user.linux.gid) == (1000, 2000)
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
@@ -334,9 +380,15 @@ def test_runtime_status_config_and_images(k: CriClient) -> None:
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
-    pcfg = k.pod_config("kr", log_dir=logdir)
-    pod = k.run_pod(pcfg, handler="ketch")
+@pytest.mark.parametrize("handler", ["ketch", "crun"])
+def test_other_runtime_handlers(k: CriClient, logdir: str, handler: str) -> None:
+    if handler == "crun":
+        from ketch.testing.peers import ensure_crun_hugetlb, require
+
+        require("crun")
+        ensure_crun_hugetlb()
+    pcfg = k.pod_config("kr", log_dir=logdir, uid=f"uid-kr-{handler}")
+    pod = k.run_pod(pcfg, handler=handler)
     try:
         box = k.create(pod, k.container_config("box", BUSYBOX, ["sleep", "600"]), pcfg)
         k.start(box)
@@ -354,7 +406,7 @@ def test_ketch_runtime_handler(k: CriClient, logdir: str) -> None:
         with open(os.path.join(logdir, "k.log")) as f:
             lines = [line.split(" ", 3)[3] for line in f.read().splitlines()]
         assert lines == ["kr", "done"]
-        assert k.pod_status(pod).status.runtime_handler == "ketch"
+        assert k.pod_status(pod).status.runtime_handler == handler
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
@@ -373,7 +425,7 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
                                                                                 verbose=True)).info["info"])
         cgroup = info["cgroupsPath"]
         assert info["runtimeSpec"]["linux"]["cgroupsPath"] == cgroup
-        limit_file = f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+        limit_file = _memory_limit_file(cgroup)
         with open(limit_file) as f:
             assert int(f.read()) == 64 << 20
         k.call("UpdateContainerResources", pb.UpdateContainerResourcesRequest(
@@ -386,12 +438,14 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
         parent = json.loads(k.pod_status(pod, verbose=True).info["info"])["cgroupParent"]
         k.call("UpdatePodSandboxResources", pb.UpdatePodSandboxResourcesRequest(
             pod_sandbox_id=pod, resources=pb.LinuxContainerResources(memory_limit_in_bytes=200 << 20)))
-        with open(f"/sys/fs/cgroup/memory{parent}/memory.limit_in_bytes") as f:
+        with open(_memory_limit_file(parent)) as f:
             assert int(f.read()) == 200 << 20
 
         stats = k.call("PodSandboxStats", pb.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
         assert stats.attributes.id == pod and stats.linux.memory.working_set_bytes.value > 0
         assert [c.attributes.id for c in stats.linux.containers] == [cid]
+        assert stats.linux.network.default_interface.name == "eth0"
+        assert stats.linux.process.process_count.value >= 1
         listed = k.call("ListPodSandboxStats", pb.ListPodSandboxStatsRequest(
             filter=pb.PodSandboxStatsFilter(id=pod))).stats
         assert [s.attributes.id for s in listed] == [pod]
@@ -416,3 +470,31 @@ def test_resources_stats_metrics_and_log_reopen(k: CriClient, logdir: str) -> No
     with pytest.raises(grpc.RpcError) as e:
         k.call("ReopenContainerLog", pb.ReopenContainerLogRequest(container_id=cid))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_concurrent_pod_lifecycles(ketchd: Daemon, logdir: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lifecycle(i: int) -> tuple[str, int]:
+        with ketchd.client() as c:
+            pcfg = c.pod_config(f"conc-{i}", log_dir=os.path.join(logdir, str(i)))
+            pod = c.run_pod(pcfg)
+            cid = c.create(pod, c.container_config("c", BUSYBOX, ["sh", "-c", f"echo {i}; sleep 600"]), pcfg)
+            c.start(cid)
+            ip = c.pod_status(pod).status.network.ip
+            out = c.exec_sync(cid, ["hostname"]).stdout.decode().strip()
+            c.stop(cid, 0)
+            code = c.status(cid).exit_code
+            c.remove(cid)
+            c.stop_pod(pod)
+            c.remove_pod(pod)
+            assert out == f"conc-{i}"
+            return ip, code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lifecycle, range(24)))
+    ips = [ip for ip, _ in results]
+    assert all(ip.startswith("10.77.") for ip in ips)
+    assert all(code == 137 for _, code in results)
+    with ketchd.client() as c:
+        assert not [p for p in c.pods() if p.metadata.name.startswith("conc-")]

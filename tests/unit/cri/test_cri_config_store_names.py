@@ -25,6 +25,7 @@ def test_config_defaults_and_handlers(tmp_path: Path) -> None:
     assert cfg.handler("fast").name == "fast"
     assert cfg.cgroup_root == "/kk" and cfg.cni_subnet == "10.77.5.0/24" and cfg.cni_bin_dirs == ["/x"]
     assert cfg.snapshotter == "copy"
+    assert cfg.image_root == "/var/lib/ketch"  # shared with `ketch image ...`
     assert cfg.cni_conf_dir == str(tmp_path / "root" / "cni" / "net.d")
     assert cfg.runtime_root(cfg.handler("fast")) == str(tmp_path / "state" / "runtime" / "fast")
     with pytest.raises(InvalidArgument, match="'nope' is not configured"):

@@ -29,3 +29,33 @@ def test_listen_must_be_a_unix_path(tmp_path: Path, capsys: pytest.CaptureFixtur
     code = main(["--listen", "tcp://127.0.0.1:1", "--root", str(tmp_path / "r"), "--state", str(tmp_path / "s")])
     assert code == 2
     assert "unix:///ABSOLUTE/PATH" in capsys.readouterr().err
+
+
+def test_one_ketchd_per_state_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    root, state, sock = tmp_path / "r", tmp_path / "s", tmp_path / "k.sock"
+    cfg = tmp_path / "k.toml"
+    cfg.write_text('[runtime]\ndefault_handler = "t"\n[runtime.handlers.t]\npath = "/bin/true"\n'
+                   f'[image]\nroot = "{tmp_path / "images"}"\n')
+    args = ["--listen", f"unix://{sock}", "--root", str(root), "--state", str(state), "--config", str(cfg)]
+    first = subprocess.Popen([sys.executable, "-m", "ketch.cli.daemon", *args],
+                             env=dict(os.environ, PYTHONPATH=src), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists():
+            assert first.poll() is None, first.stderr.read() if first.stderr else b""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        other = str(tmp_path / "other.sock")
+        assert main(["--listen", f"unix://{other}", *args[2:]]) == 2
+        assert f"another ketchd is running on state directory {state}" in capsys.readouterr().err
+        assert sock.exists()  # the first one is untouched
+    finally:
+        first.terminate()
+        assert first.wait(30) == 0
+    assert not sock.exists()  # a clean stop removes its socket
