@@ -25,9 +25,10 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal
+from typing import IO, BinaryIO, Literal, cast
 
 from ketch.image.errors import CorruptLayer, LayerError, UnsafeLayerEntry
+from ketch.image.layer.stream import CHUNK, ChunkReader
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
 __all__ = ["ApplyStats", "WhiteoutMode", "apply_tar"]
@@ -37,7 +38,6 @@ WhiteoutMode = Literal["remove", "overlay"]
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-_CHUNK = 1 << 20
 _XATTR_PAX = "SCHILY.xattr."
 
 
@@ -61,8 +61,9 @@ def _split(name: str, entry: str, what: str = "") -> list[str]:
 
 
 class _Applier:
-    def __init__(self, root: str, whiteouts: WhiteoutMode, same_owner: bool) -> None:
+    def __init__(self, root: str, whiteouts: WhiteoutMode, same_owner: bool, reader: ChunkReader) -> None:
         self.root = root
+        self.reader = reader
         self.mode = whiteouts
         self.same_owner = same_owner
         self.is_root = os.geteuid() == 0
@@ -236,23 +237,39 @@ class _Applier:
             name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
         )
         try:
-            src = tar.extractfile(m)
-            if src is not None:
+            if m.sparse is not None:
+                self._sparse_data(tar, m, fd)
+            else:
+                # The data straight from the decompressed chunks (tarfile put the stream at the header's end).
+                self.reader.seek(m.offset_data)
                 remaining = m.size
-                while remaining > 0:
-                    chunk = src.read(min(_CHUNK, remaining))
-                    if not chunk:
-                        raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
-                    view = memoryview(chunk)
+                for view in self.reader.views(m.size):
+                    remaining -= len(view)
                     while view:
                         view = view[os.write(fd, view) :]
-                    remaining -= len(chunk)
-                self.stats.bytes += m.size
+                if remaining:
+                    raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
+            self.stats.bytes += m.size
             self._chown_chmod_fd(fd, m)
             self._xattrs_fd(fd, m)
             os.utime(fd, ns=(int(m.mtime * 1e9), int(m.mtime * 1e9)))
         finally:
             os.close(fd)
+
+    def _sparse_data(self, tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+        """A GNU sparse file: tarfile's reader puts the holes back in."""
+        src = tar.extractfile(m)
+        if src is None:  # pragma: no cover - a regular member always has a reader
+            return
+        remaining = m.size
+        while remaining > 0:
+            chunk = src.read(min(CHUNK, remaining))
+            if not chunk:
+                raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            remaining -= len(chunk)
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
         target = _split(m.linkname, m.name, "hardlink target")
@@ -394,7 +411,7 @@ def fd_path_dir(fd: int) -> str:
 
 
 def apply_tar(
-    stream: BinaryIO,
+    stream: BinaryIO | ChunkReader,
     target: str,
     *,
     whiteouts: WhiteoutMode = "remove",
@@ -406,9 +423,15 @@ def apply_tar(
     ``same_owner`` (default: when running as root) keeps the entries' uid/gid. Raises UnsafeLayerEntry for an
     entry that would escape, CorruptLayer for a broken tar; ``name`` names the layer in errors.
     """
-    applier = _Applier(target, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner)
+    if isinstance(stream, ChunkReader):
+        reader = stream
+    else:
+        plain = stream
+        reader = ChunkReader(lambda: plain.read(CHUNK))
+    applier = _Applier(target, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner, reader)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
+        # "r:" over the forward-only reader: tarfile parses the headers, file data is read from the reader.
+        with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r:", errorlevel=2) as tar:
             return applier.apply(tar)
     except (tarfile.TarError, EOFError) as e:
         where = f" (after entry {applier.current!r})" if applier.current else ""
