@@ -67,6 +67,8 @@ class _Applier:
         self.mode = whiteouts
         self.same_owner = same_owner
         self.is_root = os.geteuid() == 0
+        self.euid, self.egid = os.geteuid(), os.getegid()
+        self.umask = _umask()
         self.rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.created: set[str] = set()  # paths this layer wrote (opaque/whiteouts spare them: layer.md)
         self.opaque_dirs: list[str] = []
@@ -75,6 +77,7 @@ class _Applier:
         self.current = ""
         self._cached_key: tuple[str, ...] | None = None
         self._cached_fd = -1
+        self._cached_gid = -1  # the group a new file in the cached parent gets (its own if set-gid)
 
     def close(self) -> None:
         self._drop_parent()
@@ -158,15 +161,18 @@ class _Applier:
         if self._cached_key != key:
             fd = self._open_dir(parts, entry)
             self._drop_parent()
+            st = os.fstat(fd)
             self._cached_key, self._cached_fd = key, fd
+            self._cached_gid = st.st_gid if st.st_mode & stat.S_ISGID else self.egid
         return self._cached_fd
 
     def _drop_parent(self) -> None:
         if self._cached_fd >= 0:
             os.close(self._cached_fd)
-        self._cached_key, self._cached_fd = None, -1
+        self._cached_key, self._cached_fd, self._cached_gid = None, -1, -1
 
     def _metadata_root(self, member: tarfile.TarInfo) -> None:
+        self._drop_parent()  # the root's mode (set-gid) may change
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             self._chown_chmod_fd(fd, member)
@@ -233,8 +239,14 @@ class _Applier:
             raise CorruptLayer(f"layer entry {m.name!r} has unsupported type {m.type!r}")
 
     def _regular(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        mode = stat.S_IMODE(m.mode)
+        # Created with its final permission bits where the umask keeps them (the fd stays writable even for
+        # 0o444); set-id bits only after the chown, which would clear them.
         fd = os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            mode & 0o777,
+            dir_fd=pfd,
         )
         try:
             if m.sparse is not None:
@@ -250,7 +262,12 @@ class _Applier:
                 if remaining:
                     raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
             self.stats.bytes += m.size
-            self._chown_chmod_fd(fd, m)
+            # A new file is owned by our euid and egid (or the parent's group if that is set-gid): chown only
+            # when the entry says otherwise, chmod only for bits the umask dropped or set-id/sticky bits.
+            if self.same_owner and (m.uid != self.euid or m.gid != self._cached_gid or pfd != self._cached_fd):
+                os.fchown(fd, m.uid, m.gid)
+            if mode & 0o7000 or mode & self.umask:
+                os.fchmod(fd, mode)
             self._xattrs_fd(fd, m)
             os.utime(fd, ns=(int(m.mtime * 1e9), int(m.mtime * 1e9)))
         finally:
@@ -404,6 +421,18 @@ class _Applier:
                 os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
             finally:
                 os.close(fd)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777  # unknown: assume the worst, so every file gets its chmod
 
 
 def fd_path_dir(fd: int) -> str:
