@@ -264,7 +264,9 @@ class _Applier:
             self.stats.bytes += m.size
             # A new file is owned by our euid and egid (or the parent's group if that is set-gid): chown only
             # when the entry says otherwise, chmod only for bits the umask dropped or set-id/sticky bits.
-            if self.same_owner and (m.uid != self.euid or m.gid != self._cached_gid or pfd != self._cached_fd):
+            if self.same_owner and (
+                m.uid != self.euid or m.gid != self._cached_gid or pfd != self._cached_fd
+            ):
                 os.fchown(fd, m.uid, m.gid)
             if mode & 0o7000 or mode & self.umask:
                 os.fchmod(fd, mode)
