@@ -55,7 +55,7 @@ def cmd_import(a: argparse.Namespace, o: GlobalOptions) -> int:
         return 0
     from ketch.image.archive import import_path
 
-    for item in import_path(store, a.path, a.name):
+    for item in import_path(store, a.path, a.name, _platform(a.platform)):
         sys.stdout.write(f"{item.name or '<unnamed>'} {item.target.digest}\n")
     return 0
 
@@ -204,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="name to give the image(s) (a repository, or a full reference)")
     s.add_argument(
         "--rootfs", action="store_true", help="PATH is a root filesystem tree to make a 1-layer image of"
+    )
+    s.add_argument(
+        "--platform", help="os/arch[/variant]: of multi-platform images, import that platform's content only"
     )
     s.set_defaults(func=cmd_import)
 
