@@ -301,3 +301,31 @@ def test_truncated_tar(tmp_path: Path) -> None:
     data = make_tar(entry("big", data=os.urandom(100000)))
     with pytest.raises(LayerError, match="big"):
         apply_tar(io.BytesIO(data[:50000]), str(tmp_path))
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_files(tmp_path: Path, fmt: str) -> None:
+    # GNU tar's sparse members (old GNU and PAX forms): the holes come back, the entries after still apply
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.skip("needs GNU tar")
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "holes", "wb") as f:
+        f.write(b"head")
+        f.seek(2 << 20)
+        f.write(b"tail")
+        f.truncate(3 << 20)
+    (src / "after").write_text("after")
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(
+        ["tar", "--sparse", f"--format={fmt}", "-cf", str(archive), "-C", str(src), "holes", "after"],
+        check=True,
+    )
+    target = tmp_path / "target"
+    target.mkdir()
+    apply_tar(io.BytesIO(archive.read_bytes()), str(target))
+    assert (target / "holes").read_bytes() == (src / "holes").read_bytes()
+    assert (target / "after").read_text() == "after"
