@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   busybox-static          # offline test images
+  debootstrap             # the multi-layer Debian image of the image tests and benchmark
   python3-venv python3-dev
   libseccomp2 libarchive13
   iproute2 iptables procps util-linux kmod time

@@ -55,7 +55,7 @@ def cmd_import(a: argparse.Namespace, o: GlobalOptions) -> int:
         return 0
     from ketch.image.archive import import_path
 
-    for item in import_path(store, a.path, a.name):
+    for item in import_path(store, a.path, a.name, _platform(a.platform)):
         sys.stdout.write(f"{item.name or '<unnamed>'} {item.target.digest}\n")
     return 0
 
@@ -162,7 +162,7 @@ def cmd_unpack(a: argparse.Namespace, o: GlobalOptions) -> int:
     store = _store(o)
     record = store.resolve(a.image)
     image = load_image(store.content, record.target, _platform(a.platform))
-    unpack_bundle(store.content, image, a.bundle, terminal=a.tty, args=a.args or None)
+    unpack_bundle(store.content, image, a.bundle, terminal=a.tty, args=a.args or None, volumes=a.volumes)
     return 0
 
 
@@ -205,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--rootfs", action="store_true", help="PATH is a root filesystem tree to make a 1-layer image of"
     )
+    s.add_argument(
+        "--platform", help="os/arch[/variant]: of multi-platform images, import that platform's content only"
+    )
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("export", help="export images as an OCI layout, oci-archive or docker-archive")
@@ -242,6 +245,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("args", nargs=argparse.REMAINDER, help="command to run instead of the image's Cmd")
     s.add_argument("--platform", help="os/arch[/variant] (default: this host)")
     s.add_argument("--tty", action="store_true", help="set process.terminal (default false)")
+    s.add_argument(
+        "--volumes",
+        choices=["tmpfs", "copy", "none"],
+        default="tmpfs",
+        help="Config.Volumes as empty tmpfs mounts (default), as copies of the image's content there "
+        "(BUNDLE/volumes/N, bind-mounted), or not at all",
+    )
     s.set_defaults(func=cmd_unpack)
 
     s = sub.add_parser("prune", help="remove content and snapshots no image uses")

@@ -40,6 +40,7 @@ from ketch.spec.image import (
     Index,
     Manifest,
     OciLayout,
+    Platform,
     parse_json,
 )
 from ketch.spec.reference import InvalidReference, parse_reference
@@ -120,22 +121,32 @@ def detect_format(path: str) -> str:
     raise ArchiveError(f"{path} is neither an oci-archive (no oci-layout/index.json) nor a docker-archive")
 
 
-def import_path(store: ImageStore, path: str, name: str | None = None) -> list[ImportedImage]:
-    """Import whatever ``path`` is: OCI layout directory, oci-archive or docker-archive."""
+def import_path(
+    store: ImageStore, path: str, name: str | None = None, platform: Platform | None = None
+) -> list[ImportedImage]:
+    """Import whatever ``path`` is: OCI layout directory, oci-archive or docker-archive.
+
+    ``platform``: of multi-platform images in a layout or oci-archive, that platform's content only (see
+    ``layout.copy_image``); a docker-archive holds one platform per image and is imported as it is.
+    """
     from ketch.image.layout import import_layout
 
     kind = detect_format(path)
     if kind == "oci":
-        return import_layout(store, path, name)
+        return import_layout(store, path, name, platform)
     if kind == "dir":
         raise ArchiveError(
             f"{path} is a directory without an oci-layout file (use --rootfs to import a tree)"
         )
-    return import_archive(store, path, name, kind)
+    return import_archive(store, path, name, kind, platform)
 
 
 def import_archive(
-    store: ImageStore, path: str, name: str | None = None, kind: str | None = None
+    store: ImageStore,
+    path: str,
+    name: str | None = None,
+    kind: str | None = None,
+    platform: Platform | None = None,
 ) -> list[ImportedImage]:
     kind = kind or detect_format(path)
     try:
@@ -151,7 +162,7 @@ def import_archive(
                     )
                 except ImageSpecError as e:
                     raise ArchiveError(f"{path}: {e}") from None
-                return import_index(store, index, _TarSource(tar, members), name, path)
+                return import_index(store, index, _TarSource(tar, members), name, path, platform)
             with store.lease():
                 return _import_docker(store, tar, members, path, name)
     except tarfile.TarError as e:

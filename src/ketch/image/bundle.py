@@ -13,6 +13,7 @@ from ketch.image.convert import runtime_config
 from ketch.image.errors import ImageError
 from ketch.image.layer.unpack import apply_layer
 from ketch.image.resolve import Image
+from ketch.image.volumes import seed_volumes
 from ketch.spec.image import Descriptor
 
 __all__ = ["UnpackResult", "unpack_bundle", "unpack_rootfs"]
@@ -38,11 +39,14 @@ def unpack_bundle(
     *,
     terminal: bool = False,
     args: list[str] | None = None,
+    volumes: str = "tmpfs",
 ) -> UnpackResult:
     """Write ``bundle``/rootfs and ``bundle``/config.json. ``bundle`` must be absent or empty.
 
-    The rootfs is built in ``bundle/.rootfs.partial`` and renamed into place only when every layer applied
-    and verified; on any error the bundle directory is left as it was found.
+    ``volumes`` (see ``runtime_config``): with ``"copy"`` each Config.Volumes path is seeded from the image
+    into ``bundle/volumes/<n>`` and bind-mounted. The rootfs is built in ``bundle/.rootfs.partial`` and
+    renamed into place only when every layer applied and verified; on any error the bundle directory is left
+    as it was found.
     """
     created = not os.path.exists(bundle)
     if not created and os.listdir(bundle):
@@ -52,13 +56,20 @@ def unpack_bundle(
     try:
         os.mkdir(partial, 0o755)
         unpack_rootfs(content, image, partial)
-        config = runtime_config(image.config, partial, terminal=terminal, args=args)
+        sources = None
+        cc = image.config.config
+        if volumes == "copy" and cc and cc.volumes:
+            sources = seed_volumes(partial, list(cc.volumes), os.path.join(bundle, "volumes"))
+        config = runtime_config(
+            image.config, partial, terminal=terminal, args=args, volumes=volumes, volume_sources=sources
+        )
         os.rename(partial, os.path.join(bundle, "rootfs"))
         # not fsynced: nor is the rootfs; a bundle is scratch state rebuilt from the store
         write_atomic(os.path.join(bundle, "config.json"), dumps_pretty(config), durable=False)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(os.path.join(bundle, "rootfs"), ignore_errors=True)
+        shutil.rmtree(os.path.join(bundle, "volumes"), ignore_errors=True)
         if created:
             shutil.rmtree(bundle, ignore_errors=True)
         raise

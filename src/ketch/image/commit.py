@@ -57,7 +57,7 @@ def commit_changes(
             new.author = author
         if config is not None:
             merged = new.config or ContainerConfig()
-            for attr in ("cmd", "entrypoint", "env", "working_dir", "user", "labels"):
+            for attr in ("cmd", "entrypoint", "env", "working_dir", "user", "labels", "volumes"):
                 value = getattr(config, attr)
                 if value is not None:
                     setattr(merged, attr, value)

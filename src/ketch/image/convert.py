@@ -26,13 +26,18 @@ def runtime_config(
     terminal: bool = False,
     args: list[str] | None = None,
     volumes: str = "tmpfs",
+    volume_sources: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The runtime config for running ``image`` with its root filesystem unpacked at ``rootfs``.
 
     ``rootfs`` is only read (for /etc/passwd and /etc/group, resolved inside it). ``args`` replaces the
     image's Cmd (as ``docker run IMAGE ARGS`` does). ``volumes``: ``"tmpfs"`` mounts a tmpfs on each
-    Config.Volumes path (conversion.md: application data not written to the rootfs), ``"none"`` skips them.
+    Config.Volumes path (conversion.md: application data not written to the rootfs), ``"copy"`` bind-mounts
+    the directories ``volume_sources`` maps each path to (seeded from the image by ``seed_volumes``),
+    ``"none"`` skips them.
     """
+    if volumes not in ("tmpfs", "copy", "none"):
+        raise ValueError(f"volumes must be 'tmpfs', 'copy' or 'none', not {volumes!r}")
     cc = image.config
     cfg = default_config(terminal=terminal)
     process = cfg["process"]
@@ -83,21 +88,27 @@ def runtime_config(
     cfg["annotations"] = ann
 
     # Optional field: Volumes -> mounts.
-    if cc and cc.volumes and volumes == "tmpfs":
+    if cc and cc.volumes and volumes != "none":
         taken = {m["destination"] for m in cfg["mounts"]}
         for dest in sorted(cc.volumes):
             if not dest.startswith("/"):
                 raise ConvertError(f"Config.Volumes entry {dest!r} is not an absolute path")
             if dest in taken:
                 continue
+            if volumes == "tmpfs":
+                cfg["mounts"].append(
+                    {
+                        "destination": dest,
+                        "type": "tmpfs",
+                        "source": "tmpfs",
+                        "options": ["nosuid", "nodev", "mode=755"],
+                    }
+                )
+                continue
+            source = (volume_sources or {}).get(dest)
+            if source is None:
+                raise ConvertError(f"Config.Volumes entry {dest!r} has no seeded directory")
             cfg["mounts"].append(
-                {
-                    "destination": dest,
-                    "type": "tmpfs",
-                    "source": "tmpfs",
-                    "options": ["nosuid", "nodev", "mode=755"],
-                }
+                {"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rw"]}
             )
-    elif volumes not in ("tmpfs", "none"):
-        raise ValueError(f"volumes must be 'tmpfs' or 'none', not {volumes!r}")
     return copy.deepcopy(cfg)

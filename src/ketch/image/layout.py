@@ -16,8 +16,9 @@ from ketch._common.jsonio import dumps_compact
 from ketch.image.blobs import read_verified
 from ketch.image.content.local import LocalContentStore, write_blob
 from ketch.image.content.protocol import ContentStore
-from ketch.image.errors import ArchiveError, BlobNotFound
+from ketch.image.errors import ArchiveError, BlobNotFound, PlatformNotFound
 from ketch.image.graph import walk
+from ketch.image.platform import matches, select_manifest
 from ketch.image.store import ImageStore
 from ketch.spec.image import (
     ANNOTATION_REF_NAME,
@@ -28,6 +29,7 @@ from ketch.spec.image import (
     ImageSpecError,
     Index,
     OciLayout,
+    Platform,
     parse_json,
 )
 from ketch.spec.reference import InvalidReference, parse_reference
@@ -74,16 +76,36 @@ def read_layout(path: str) -> Index:
         raise ArchiveError(f"{path}: {e}") from None
 
 
-def copy_image(src: ContentStore, dst: LocalContentStore, root: Descriptor) -> int:
+def copy_image(
+    src: ContentStore, dst: LocalContentStore, root: Descriptor, platform: Platform | None = None
+) -> int:
     """Copy every blob reachable from ``root`` (children first, so a present parent implies its children);
     returns how many blobs were copied. An index entry whose manifest ``src`` lacks is skipped (exports of
-    one platform of a multi-platform image); a manifest's config and layers must all be there."""
+    one platform of a multi-platform image); a manifest's config and layers must all be there.
+
+    With ``platform``, an index keeps only the image manifests for that platform (and those whose entry names
+    no platform): the index itself is copied whole, so the image keeps its digest, and the other platforms'
+    manifests are left out as in a one-platform export (containerd's ``import --platform`` does the same).
+    PlatformNotFound, listing what there is, if no manifest matches.
+    """
     copied = 0
 
     def read(d: Descriptor) -> bytes:
         return read_verified(src, d)
 
-    descs = walk(read, root, partial_indexes=True)
+    skip = None
+    if platform is not None and root.media_type in INDEX_MEDIA_TYPES:
+        select_manifest(read, root, platform)  # PlatformNotFound naming the platforms there are
+        wanted = platform
+
+        def skip(entry: Descriptor) -> bool:
+            return (
+                entry.media_type in MANIFEST_MEDIA_TYPES
+                and entry.platform is not None
+                and not matches(entry.platform, wanted)
+            )
+
+    descs = walk(read, root, partial_indexes=True, skip=skip)
     for desc in reversed(descs):
         if dst.has(desc.digest):
             continue
@@ -138,31 +160,48 @@ class ImportedImage:
     blobs: int
 
 
-def import_layout(store: ImageStore, path: str, name: str | None = None) -> list[ImportedImage]:
-    """Import every image of the layout at ``path``; ``name`` names (or supplies the repository for) them."""
+def import_layout(
+    store: ImageStore, path: str, name: str | None = None, platform: Platform | None = None
+) -> list[ImportedImage]:
+    """Import every image of the layout at ``path``; ``name`` names (or supplies the repository for) them.
+
+    ``platform``: of a multi-platform image, import that platform's content only (see ``copy_image``).
+    """
     index = read_layout(path)
     return import_index(
-        store, index, LocalContentStore(path, ingest_dir=os.path.join(path, ".ingest")), name, path
+        store, index, LocalContentStore(path, ingest_dir=os.path.join(path, ".ingest")), name, path, platform
     )
 
 
 def import_index(
-    store: ImageStore, index: Index, src: ContentStore, name: str | None, where: str
+    store: ImageStore,
+    index: Index,
+    src: ContentStore,
+    name: str | None,
+    where: str,
+    platform: Platform | None = None,
 ) -> list[ImportedImage]:
     """Copy the images an ``index.json`` lists from ``src`` into ``store`` and name them."""
     imported = []
     for entry in index.manifests:
         if entry.media_type not in MANIFEST_MEDIA_TYPES | INDEX_MEDIA_TYPES:
             continue
+        if platform is not None and entry.media_type in MANIFEST_MEDIA_TYPES:
+            if entry.platform is not None and not matches(entry.platform, platform):
+                continue  # a single-platform image of another platform, listed directly in index.json
         with store.lease():
-            imported.append(_import_entry(store, src, entry, name))
+            imported.append(_import_entry(store, src, entry, name, platform))
     if not imported:
+        if platform is not None and index.manifests:
+            raise PlatformNotFound(f"{where}: no image in index.json is for platform {platform}")
         raise ArchiveError(f"{where}: index.json lists no images")
     return imported
 
 
-def _import_entry(store: ImageStore, src: ContentStore, entry: Descriptor, name: str | None) -> ImportedImage:
-    n = copy_image(src, store.content, entry)
+def _import_entry(
+    store: ImageStore, src: ContentStore, entry: Descriptor, name: str | None, platform: Platform | None
+) -> ImportedImage:
+    n = copy_image(src, store.content, entry, platform)
     target = Descriptor(
         media_type=entry.media_type,
         digest=entry.digest,

@@ -23,6 +23,7 @@ from ketch.image.errors import ArchiveError, BlobInvalid, BlobNotFound
 from ketch.image.layout import export_layout, import_layout
 from ketch.image.resolve import load_image
 from ketch.image.store import ImageStore
+from ketch.spec.image import Descriptor
 
 L1 = make_tar(entry("bin", "dir"), entry("bin/sh", data=b"#!sh", mode=0o755))
 L2 = make_tar(entry("etc", "dir"), entry("etc/motd", data=b"hi"), entry("bin/.wh.sh"))
@@ -237,3 +238,67 @@ def test_partial_multi_platform_layout(store: ImageStore, make_image: MakeImage,
     before = blobs_of(other)
     assert collect(other).blobs == []
     assert blobs_of(other) == before
+
+
+def _two_platform_index(store: ImageStore) -> tuple[Descriptor, Descriptor, Descriptor]:
+    """(index, manifest for linux/amd64, manifest for linux/arm64/v8), with different layers each."""
+    from ketch.image.blobs import put_json, put_layer
+    from ketch.image.build import new_config, write_image
+    from ketch.spec.image import MT_OCI_INDEX
+
+    manifests = []
+    for arch, variant, tar in (("amd64", None, L1), ("arm64", "v8", L2)):
+        layer, diff_id = put_layer(store.content, io.BytesIO(tar))
+        config = new_config([diff_id])
+        config.architecture, config.variant = arch, variant
+        manifests.append(write_image(store, config, [layer]))
+    index = put_json(
+        store.content,
+        MT_OCI_INDEX,
+        {"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [m.to_json() for m in manifests]},
+    )
+    store.put("example.com/multi:v1", index)
+    return index, manifests[0], manifests[1]
+
+
+def test_import_one_platform_of_a_multi_platform_layout(store: ImageStore, tmp_path: Path) -> None:
+    from ketch.image.errors import PlatformNotFound
+    from ketch.image.gc import collect
+    from ketch.image.platform import parse_platform
+
+    index, amd64, arm64 = _two_platform_index(store)
+    export_oci_archive(store, ["example.com/multi:v1"], str(tmp_path / "multi.tar"))
+    arm = parse_platform("linux/arm64/v8")
+    other = fresh(tmp_path, "one")
+    (imported,) = import_path(other, str(tmp_path / "multi.tar"), platform=arm)
+    assert imported.target.digest == index.digest  # the image keeps its identity
+    assert other.content.has(arm64.digest) and not other.content.has(amd64.digest)
+    image = load_image(other.content, imported.target, arm)
+    assert image.manifest_descriptor.digest == arm64.digest
+    amd_layers = load_image(store.content, amd64).manifest.layers
+    assert not any(other.content.has(layer.digest) for layer in amd_layers)
+    before = blobs_of(other)
+    assert collect(other).blobs == [] and blobs_of(other) == before
+    # a platform the index does not have: an error listing those it has, and nothing stored
+    none = fresh(tmp_path, "none")
+    with pytest.raises(PlatformNotFound, match="available: linux/amd64, linux/arm64/v8"):
+        import_path(none, str(tmp_path / "multi.tar"), platform=parse_platform("linux/s390x"))
+    assert none.images() == []
+    # without --platform everything comes in
+    full = fresh(tmp_path, "full")
+    import_path(full, str(tmp_path / "multi.tar"))
+    assert full.content.has(amd64.digest) and full.content.has(arm64.digest)
+
+
+def test_cli_import_platform(store: ImageStore, tmp_path: Path) -> None:
+    from ketch.cli.main import main
+
+    _index, amd64, arm64 = _two_platform_index(store)
+    export_layout(store, ["example.com/multi:v1"], str(tmp_path / "layout"))
+    root = tmp_path / "cli-root"
+    assert (
+        main(["--root", str(root), "image", "import", str(tmp_path / "layout"), "--platform", "linux/amd64"])
+        == 0
+    )
+    other = ImageStore(str(root))
+    assert other.content.has(amd64.digest) and not other.content.has(arm64.digest)

@@ -25,9 +25,10 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal
+from typing import IO, BinaryIO, Literal, cast
 
 from ketch.image.errors import CorruptLayer, LayerError, UnsafeLayerEntry
+from ketch.image.layer.stream import CHUNK, ChunkReader
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
 __all__ = ["ApplyStats", "WhiteoutMode", "apply_tar"]
@@ -37,7 +38,6 @@ WhiteoutMode = Literal["remove", "overlay"]
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
-_CHUNK = 1 << 20
 _XATTR_PAX = "SCHILY.xattr."
 
 
@@ -61,11 +61,14 @@ def _split(name: str, entry: str, what: str = "") -> list[str]:
 
 
 class _Applier:
-    def __init__(self, root: str, whiteouts: WhiteoutMode, same_owner: bool) -> None:
+    def __init__(self, root: str, whiteouts: WhiteoutMode, same_owner: bool, reader: ChunkReader) -> None:
         self.root = root
+        self.reader = reader
         self.mode = whiteouts
         self.same_owner = same_owner
         self.is_root = os.geteuid() == 0
+        self.euid, self.egid = os.geteuid(), os.getegid()
+        self.umask = _umask()
         self.rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.created: set[str] = set()  # paths this layer wrote (opaque/whiteouts spare them: layer.md)
         self.opaque_dirs: list[str] = []
@@ -74,6 +77,7 @@ class _Applier:
         self.current = ""
         self._cached_key: tuple[str, ...] | None = None
         self._cached_fd = -1
+        self._cached_gid = -1  # the group a new file in the cached parent gets (its own if set-gid)
 
     def close(self) -> None:
         self._drop_parent()
@@ -157,15 +161,18 @@ class _Applier:
         if self._cached_key != key:
             fd = self._open_dir(parts, entry)
             self._drop_parent()
+            st = os.fstat(fd)
             self._cached_key, self._cached_fd = key, fd
+            self._cached_gid = st.st_gid if st.st_mode & stat.S_ISGID else self.egid
         return self._cached_fd
 
     def _drop_parent(self) -> None:
         if self._cached_fd >= 0:
             os.close(self._cached_fd)
-        self._cached_key, self._cached_fd = None, -1
+        self._cached_key, self._cached_fd, self._cached_gid = None, -1, -1
 
     def _metadata_root(self, member: tarfile.TarInfo) -> None:
+        self._drop_parent()  # the root's mode (set-gid) may change
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             self._chown_chmod_fd(fd, member)
@@ -232,27 +239,56 @@ class _Applier:
             raise CorruptLayer(f"layer entry {m.name!r} has unsupported type {m.type!r}")
 
     def _regular(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        mode = stat.S_IMODE(m.mode)
+        # Created with its final permission bits where the umask keeps them (the fd stays writable even for
+        # 0o444); set-id bits only after the chown, which would clear them.
         fd = os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            mode & 0o777,
+            dir_fd=pfd,
         )
         try:
-            src = tar.extractfile(m)
-            if src is not None:
+            if m.sparse is not None:
+                self._sparse_data(tar, m, fd)
+            else:
+                # The data straight from the decompressed chunks (tarfile put the stream at the header's end).
+                self.reader.seek(m.offset_data)
                 remaining = m.size
-                while remaining > 0:
-                    chunk = src.read(min(_CHUNK, remaining))
-                    if not chunk:
-                        raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
-                    view = memoryview(chunk)
+                for view in self.reader.views(m.size):
+                    remaining -= len(view)
                     while view:
                         view = view[os.write(fd, view) :]
-                    remaining -= len(chunk)
-                self.stats.bytes += m.size
-            self._chown_chmod_fd(fd, m)
+                if remaining:
+                    raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
+            self.stats.bytes += m.size
+            # A new file is owned by our euid and egid (or the parent's group if that is set-gid): chown only
+            # when the entry says otherwise, chmod only for bits the umask dropped or set-id/sticky bits.
+            if self.same_owner and (
+                m.uid != self.euid or m.gid != self._cached_gid or pfd != self._cached_fd
+            ):
+                os.fchown(fd, m.uid, m.gid)
+            if mode & 0o7000 or mode & self.umask:
+                os.fchmod(fd, mode)
             self._xattrs_fd(fd, m)
             os.utime(fd, ns=(int(m.mtime * 1e9), int(m.mtime * 1e9)))
         finally:
             os.close(fd)
+
+    def _sparse_data(self, tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+        """A GNU sparse file: tarfile's reader puts the holes back in."""
+        src = tar.extractfile(m)
+        if src is None:  # pragma: no cover - a regular member always has a reader
+            return
+        remaining = m.size
+        while remaining > 0:
+            chunk = src.read(min(CHUNK, remaining))
+            if not chunk:
+                raise CorruptLayer(f"layer entry {m.name!r}: data is truncated")
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            remaining -= len(chunk)
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
         target = _split(m.linkname, m.name, "hardlink target")
@@ -389,12 +425,24 @@ class _Applier:
                 os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777  # unknown: assume the worst, so every file gets its chmod
+
+
 def fd_path_dir(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
 def apply_tar(
-    stream: BinaryIO,
+    stream: BinaryIO | ChunkReader,
     target: str,
     *,
     whiteouts: WhiteoutMode = "remove",
@@ -406,9 +454,15 @@ def apply_tar(
     ``same_owner`` (default: when running as root) keeps the entries' uid/gid. Raises UnsafeLayerEntry for an
     entry that would escape, CorruptLayer for a broken tar; ``name`` names the layer in errors.
     """
-    applier = _Applier(target, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner)
+    if isinstance(stream, ChunkReader):
+        reader = stream
+    else:
+        plain = stream
+        reader = ChunkReader(lambda: plain.read(CHUNK))
+    applier = _Applier(target, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner, reader)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
+        # "r:" over the forward-only reader: tarfile parses the headers, file data is read from the reader.
+        with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r:", errorlevel=2) as tar:
             return applier.apply(tar)
     except (tarfile.TarError, EOFError) as e:
         where = f" (after entry {applier.current!r})" if applier.current else ""

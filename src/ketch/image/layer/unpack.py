@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, cast
-
-from ketch._common.digest import Digest, DigestMismatch, VerifyingReader
+from ketch._common.digest import Digest, DigestMismatch
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import BlobInvalid, UnsupportedMediaType
 from ketch.image.layer.apply import ApplyStats, WhiteoutMode, apply_tar
-from ketch.image.layer.compression import HashingReader, decompressor
+from ketch.image.layer.stream import LayerStream
 from ketch.spec.image import LAYER_MEDIA_TYPES, Descriptor
 
 __all__ = ["apply_layer"]
@@ -33,19 +31,15 @@ def apply_layer(
     if compression is None:
         raise UnsupportedMediaType(f"layer {layer.digest}: unsupported layer media type {layer.media_type!r}")
     what = f"layer {layer.digest}"
-    with content.open(layer.digest) as raw:
-        verified = VerifyingReader(raw, layer.digest, layer.size)
+    # Reading, verifying, decompressing and hashing run in a thread of their own (layer.stream), overlapping
+    # with the file writes of apply_tar.
+    with LayerStream(content, layer, compression, (diff_id or layer.digest).algorithm) as stream:
         try:
-            plain = decompressor(cast(BinaryIO, verified), compression, what)
-            hashed = HashingReader(plain, (diff_id or layer.digest).algorithm)
-            stats = apply_tar(
-                cast(BinaryIO, hashed), target, whiteouts=whiteouts, same_owner=same_owner, name=what
-            )
-            hashed.drain()  # the tar's trailing blocks and any padding count toward the DiffID
-            while verified.read(1 << 20):
-                pass
+            stats = apply_tar(stream.reader, target, whiteouts=whiteouts, same_owner=same_owner, name=what)
+            # the tar's trailing blocks and any padding count toward the DiffID
+            uncompressed = stream.finish()
         except DigestMismatch as e:
             raise BlobInvalid(f"{what}: {e}") from None
-    if diff_id is not None and hashed.digest != diff_id:
-        raise BlobInvalid(f"{what}: uncompressed content has digest {hashed.digest}, config says {diff_id}")
+    if diff_id is not None and uncompressed != diff_id:
+        raise BlobInvalid(f"{what}: uncompressed content has digest {uncompressed}, config says {diff_id}")
     return stats

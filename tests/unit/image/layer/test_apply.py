@@ -88,6 +88,42 @@ def test_ownership_devices_and_xattrs(tmp_path: Path) -> None:
     assert dev.st_uid == 5 and stat.S_IMODE(dev.st_mode) == 0o666
 
 
+def test_modes_the_umask_would_drop_and_read_only_files(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        apply(
+            tmp_path,
+            entry("shared", data=b"s", mode=0o666),
+            entry("readonly", data=b"r" * 5000, mode=0o444),
+            entry("none", data=b"n", mode=0o000),
+            entry("sticky", "dir", mode=0o1777),
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o666
+    assert stat.S_IMODE((tmp_path / "readonly").stat().st_mode) == 0o444
+    assert (tmp_path / "readonly").read_bytes() == b"r" * 5000
+    assert stat.S_IMODE((tmp_path / "none").stat().st_mode) == 0o000
+    assert stat.S_IMODE((tmp_path / "sticky").stat().st_mode) == 0o1777
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root")
+def test_owner_kept_in_a_set_gid_directory(tmp_path: Path) -> None:
+    # a new file in a set-gid directory takes the directory's group: the entry's own group must still win
+    apply(
+        tmp_path,
+        entry("mail", "dir", mode=0o2775, gid=8),
+        entry("mail/root", data=b"x", uid=0, gid=0, mode=0o660),
+        entry("mail/user", data=b"y", uid=1000, gid=8, mode=0o660),
+        entry("mail/sgid", data=b"z", uid=0, gid=8, mode=0o2755),
+    )
+    owners = {
+        n: (st.st_uid, st.st_gid) for n in ("root", "user", "sgid") if (st := (tmp_path / "mail" / n).stat())
+    }
+    assert owners == {"root": (0, 0), "user": (1000, 8), "sgid": (0, 8)}
+    assert stat.S_IMODE((tmp_path / "mail" / "sgid").stat().st_mode) == 0o2755
+
+
 def test_replace_rules(tmp_path: Path) -> None:
     apply(tmp_path, entry("a", "dir"), entry("a/x", data=b"1"), entry("b", data=b"file"))
     # a file replaces a directory; a directory replaces a file; a dir over a dir merges
@@ -265,3 +301,31 @@ def test_truncated_tar(tmp_path: Path) -> None:
     data = make_tar(entry("big", data=os.urandom(100000)))
     with pytest.raises(LayerError, match="big"):
         apply_tar(io.BytesIO(data[:50000]), str(tmp_path))
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_files(tmp_path: Path, fmt: str) -> None:
+    # GNU tar's sparse members (old GNU and PAX forms): the holes come back, the entries after still apply
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.skip("needs GNU tar")
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "holes", "wb") as f:
+        f.write(b"head")
+        f.seek(2 << 20)
+        f.write(b"tail")
+        f.truncate(3 << 20)
+    (src / "after").write_text("after")
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(
+        ["tar", "--sparse", f"--format={fmt}", "-cf", str(archive), "-C", str(src), "holes", "after"],
+        check=True,
+    )
+    target = tmp_path / "target"
+    target.mkdir()
+    apply_tar(io.BytesIO(archive.read_bytes()), str(target))
+    assert (target / "holes").read_bytes() == (src / "holes").read_bytes()
+    assert (target / "after").read_text() == "after"
