@@ -17,6 +17,7 @@ __all__ = [
     "close_range",
     "fd_path",
     "openat2",
+    "syncfs",
 ]
 
 RESOLVE_NO_XDEV = 0x01
@@ -59,3 +60,14 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
 def fd_path(fd: int) -> str:
     """The /proc magic-link path of ``fd``: mount(2) and friends follow it to the file itself."""
     return f"/proc/self/fd/{fd}"
+
+
+def syncfs(path: str) -> None:
+    """syncfs(2): flush the whole filesystem holding ``path`` (one call instead of an fsync per file)."""
+    from ketch.linux._libc import check, libc
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        check(libc.syncfs(fd), "syncfs", path)
+    finally:
+        os.close(fd)

@@ -25,6 +25,7 @@ from ketch.image.errors import SnapshotError
 from ketch.image.layer.unpack import apply_layer
 from ketch.image.resolve import Image
 from ketch.image.snapshot.protocol import ActiveSnapshot, Mount
+from ketch.linux.fd import syncfs
 from ketch.linux.mount import mount as sys_mount
 
 __all__ = ["OverlaySnapshotter", "tree_size"]
@@ -82,6 +83,8 @@ class OverlaySnapshotter:
         try:
             # overlay form: whiteouts become 0/0 char devices and trusted.overlay.opaque (overlayfs.rst)
             apply_layer(content, layer, scratch, diff_id=diff_id, whiteouts="overlay")
+            # the layer's files reach the disk before its name does: a crash leaves no half-written layer
+            syncfs(scratch)
             try:
                 os.rename(scratch, final)  # atomic: the layer appears whole or not at all
             except OSError:
