@@ -790,7 +790,7 @@ def run_command(command: str, args: list[str], options: GlobalOptions) -> int:
     from ketch.spec.reference import InvalidReference
 
     p = _parser(command)
-    a = p.parse_args(args)
+    a = p.parse_intermixed_args(args) if command in _NEEDS_NAME else p.parse_args(args)
     if command in _NEEDS_NAME and a.action in _NEEDS_NAME[command] and not a.name:
         p.error(f"{a.action} needs a name")
     failure = EXIT_ENGINE if command in ("run", "create") else 1

@@ -91,6 +91,21 @@ def run(args: list[str], options: GlobalOptions) -> int:
     return 0
 
 
+def _configured_root(config: str | None) -> str | None:
+    """``[storage] root`` of the config file (``--config``, $KETCH_CONFIG, /etc/ketch/ketch.toml), if set."""
+    path = config or os.environ.get("KETCH_CONFIG") or "/etc/ketch/ketch.toml"
+    if not os.path.exists(path):
+        return None
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            value = tomllib.load(f).get("storage", {}).get("root")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return None  # the engine's loader reports a bad file, naming the problem
+    return value if isinstance(value, str) and value else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     root = os.environ.get("KETCH_ROOT") or DEFAULT_ROOT
@@ -128,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"ketch: unknown command {args[0]!r}; see 'ketch --help'\n")
         return 2
     module = importlib.import_module(entry[0])
+    if not root_given:
+        root = _configured_root(config) or root
     options = GlobalOptions(os.path.abspath(root), root_given, run_root, config, debug)
     result: int = module.run(args[1:], options)
     return result

@@ -24,7 +24,7 @@ def _open_in_root(rootfd: int, path: str, flags: int) -> int:
     try:
         return openat2(rootfd, path.lstrip("/") or ".", flags | os.O_CLOEXEC, 0, _RESOLVE)
     except FileNotFoundError:
-        raise UsageError(f"cp: {path} does not exist in the container") from None
+        raise UsageError(f"{path} does not exist in the container") from None
 
 
 def _copy_file_fd(src_fd: int, dst_fd: int) -> None:
@@ -52,7 +52,7 @@ def _copy_entry(src_dir: int, src_name: str, st: os.stat_result, dst_dir: int, d
         if existing is None:
             os.mkdir(dst_name, mode | 0o700, dir_fd=dst_dir)
         elif not stat.S_ISDIR(existing.st_mode):
-            raise UsageError(f"cp: cannot overwrite non-directory {dst_name!r} with a directory")
+            raise UsageError(f"cannot overwrite non-directory {dst_name!r} with a directory")
         sfd = os.open(src_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
         dfd = os.open(dst_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
         try:
@@ -64,7 +64,7 @@ def _copy_entry(src_dir: int, src_name: str, st: os.stat_result, dst_dir: int, d
         return
     if existing is not None:
         if stat.S_ISDIR(existing.st_mode):
-            raise UsageError(f"cp: cannot overwrite directory {dst_name!r} with a non-directory")
+            raise UsageError(f"cannot overwrite directory {dst_name!r} with a non-directory")
         os.unlink(dst_name, dir_fd=dst_dir)  # replace, never write through an existing symlink
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src_name, dir_fd=src_dir), dst_name, dir_fd=dst_dir)
@@ -81,7 +81,7 @@ def _copy_entry(src_dir: int, src_name: str, st: os.stat_result, dst_dir: int, d
         finally:
             os.close(sfd)
     else:
-        raise UsageError(f"cp: {src_name!r} is not a regular file, directory or symlink")
+        raise UsageError(f"{src_name!r} is not a regular file, directory or symlink")
 
 
 def _target(dst_parent: int, dst_name: str, src_name: str) -> tuple[int, str]:
@@ -108,7 +108,7 @@ def copy_out(rootfs: str, path: str, dest: str) -> None:
             try:
                 st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
-                raise UsageError(f"cp: {path} does not exist in the container") from None
+                raise UsageError(f"{path} does not exist in the container") from None
             dest_abs = os.path.abspath(dest)
             hparent = os.open(os.path.dirname(dest_abs), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -132,7 +132,7 @@ def copy_in(src: str, rootfs: str, path: str) -> None:
     try:
         st = os.stat(src_abs, follow_symlinks=False)
     except FileNotFoundError:
-        raise UsageError(f"cp: {src} does not exist") from None
+        raise UsageError(f"{src} does not exist") from None
     rootfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         parent_path, _, name = path.rstrip("/").rpartition("/")

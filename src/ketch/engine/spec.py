@@ -47,6 +47,29 @@ _DEFAULT_DEVICES = [
 ]  # fmt: skip
 
 
+# capability numbers (linux/capability.h), for reading /proc/self/status
+_CAP_NUMBERS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]  # fmt: skip
+
+
+def host_capabilities() -> list[str]:
+    """What --privileged can give: every capability this process holds (a container cannot get more)."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return list(DEFAULT_CAPS)
+    mask = int(line.split()[1], 16)
+    return sorted(name for bit, name in enumerate(_CAP_NUMBERS) if mask & (1 << bit))
+
+
 def _cap_name(text: str) -> str:
     name = text.upper()
     if not name.startswith("CAP_"):
@@ -58,7 +81,7 @@ def _cap_name(text: str) -> str:
 
 def capabilities(opts: RunOptions) -> list[str]:
     if opts.privileged:
-        return list(ALL_CAPS)
+        return host_capabilities()
     caps = set(DEFAULT_CAPS)
     drops = [_cap_name(c) for c in opts.cap_drop]
     adds = [_cap_name(c) for c in opts.cap_add]
