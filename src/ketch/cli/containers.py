@@ -610,12 +610,13 @@ def cmd_network(a: argparse.Namespace, o: GlobalOptions) -> int:
         conf = engine.networks.create(a.name, a.subnet)
         sys.stdout.write(conf["name"] + "\n")
     elif a.action == "ls":
-        engine.networks.get("bridge")
         rows = []
         for n in engine.networks.names():
             conf = engine.networks.get(n)
             plugin = conf["plugins"][0]
             rows.append([n, plugin["bridge"], plugin["ipam"]["ranges"][0][0]["subnet"]])
+        if "bridge" not in engine.networks.names():
+            rows.append(["bridge", "ketch0", engine.config.default_subnet + " (created on first use)"])
         rows += [["host", "-", "-"], ["none", "-", "-"]]
         sys.stdout.write(_table(rows, ["NAME", "BRIDGE", "SUBNET"]))
     elif a.action == "inspect":

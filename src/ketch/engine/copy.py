@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ketch.engine.errors import UsageError
+from ketch.engine.errors import NotFound, UsageError
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
 __all__ = ["copy_in", "copy_out"]
@@ -24,7 +24,7 @@ def _open_in_root(rootfd: int, path: str, flags: int) -> int:
     try:
         return openat2(rootfd, path.lstrip("/") or ".", flags | os.O_CLOEXEC, 0, _RESOLVE)
     except FileNotFoundError:
-        raise UsageError(f"{path} does not exist in the container") from None
+        raise NotFound(f"{path} does not exist in the container") from None
 
 
 def _copy_file_fd(src_fd: int, dst_fd: int) -> None:
@@ -108,7 +108,7 @@ def copy_out(rootfs: str, path: str, dest: str) -> None:
             try:
                 st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
-                raise UsageError(f"{path} does not exist in the container") from None
+                raise NotFound(f"{path} does not exist in the container") from None
             dest_abs = os.path.abspath(dest)
             hparent = os.open(os.path.dirname(dest_abs), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
@@ -132,7 +132,7 @@ def copy_in(src: str, rootfs: str, path: str) -> None:
     try:
         st = os.stat(src_abs, follow_symlinks=False)
     except FileNotFoundError:
-        raise UsageError(f"{src} does not exist") from None
+        raise NotFound(f"{src} does not exist") from None
     rootfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         parent_path, _, name = path.rstrip("/").rpartition("/")
