@@ -181,8 +181,15 @@ def _options(a: argparse.Namespace) -> Any:
         cpus=parse_cpus(a.cpus) if a.cpus else None, pids_limit=a.pids_limit,
         cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, read_only=a.read_only,
         seccomp=seccomp, entrypoint=a.entrypoint, runtime=a.runtime, platform=a.platform, pull=a.pull,
-        labels=labels,
+        labels=labels, default_seccomp=_default_seccomp,
     )  # fmt: skip
+
+
+def _default_seccomp(capabilities: list[str]) -> dict[str, Any]:
+    """Docker's default allow-list (the RuntimeDefault profile), widened by the container's capabilities."""
+    from ketch.runtime.seccomp.default_profile import runtime_default_profile
+
+    return runtime_default_profile(capabilities)
 
 
 def _ensure_image(engine: Any, opts: Any, o: GlobalOptions) -> None:

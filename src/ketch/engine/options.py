@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ketch.engine.errors import UsageError
 from ketch.engine.records import PortMapping
@@ -55,7 +57,10 @@ class RunOptions:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     read_only: bool = False
-    seccomp: str | None = None  # path of a profile, "unconfined", or None
+    seccomp: str | None = None  # path of a profile, "unconfined", or None (the default profile)
+    # the RuntimeDefault profile for a capability set; supplied by the caller (the engine does not import
+    # ketch.runtime, where the profile lives): ketch.cli passes ketch.runtime.seccomp.runtime_default_profile
+    default_seccomp: Callable[[list[str]], dict[str, Any]] | None = None
     entrypoint: str | None = None
     runtime: str | None = None
     platform: str | None = None

@@ -186,6 +186,8 @@ def build_config(
             raise UsageError(
                 f"--security-opt seccomp={opts.seccomp}: not a runtime-spec seccomp object (no defaultAction)"
             )
+    elif opts.seccomp is None and not opts.privileged and opts.default_seccomp is not None:
+        linux["seccomp"] = opts.default_seccomp(caps)
 
     mounts = [m for m in cfg["mounts"] if m["destination"] not in {e["destination"] for e in extra_mounts}]
     if opts.read_only:

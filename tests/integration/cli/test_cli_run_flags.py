@@ -101,3 +101,14 @@ def test_other_runtimes(kt: Ketch, runtime: str) -> None:
         ensure_crun_hugetlb()
     proc = kt("run", "--rm", "--network", "none", "--runtime", runtime, "testbox", "sh", "-c", "echo via; exit 3")
     assert (proc.returncode, proc.stdout) == (3, "via\n"), proc.stderr
+
+
+def test_default_seccomp_profile_denies_keyrings_and_privileged_lifts_it(kt: Ketch) -> None:
+    # mount needs CAP_SYS_ADMIN; the default profile answers EPERM for keyctl whatever the capabilities
+    status = kt.ok("run", "--rm", "--network", "none", "testbox", "grep", "Seccomp:", "/proc/self/status")
+    assert status.split()[1] == "2"  # filter mode
+    privileged = kt.ok("run", "--rm", "--network", "none", "--privileged", "testbox", "grep", "Seccomp:", "/proc/self/status")
+    assert privileged.split()[1] == "0"
+    unconfined = kt.ok("run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", "testbox",
+                       "grep", "Seccomp:", "/proc/self/status")  # fmt: skip
+    assert unconfined.split()[1] == "0"
