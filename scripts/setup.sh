@@ -13,6 +13,7 @@ APT_PACKAGES=(
   runc crun umoci skopeo podman containerd conmon criu
   containernetworking-plugins docker-registry
   openssl curl            # TLS test certificates (registry, client), benchmarks
+  zsh                     # syntax check of the zsh completion script
 )
 
 need_apt=0

@@ -226,13 +226,28 @@ class Engine:
             raise
 
     def run_foreground(self, record: ContainerRecord, *, interactive: bool) -> int:
-        """Create, start and wait through ``RUNTIME run``: it forwards signals to the container and, with a
-        terminal, copies between ours and the container's (the runtime allocates the pty)."""
+        """Run the container attached to our stdio; its exit code.
+
+        With a terminal: ``create --console-socket`` and our own pty copying (console.py). Without: through
+        ``RUNTIME run``, which passes our stdio on and forwards signals to the container."""
         runtime = self.runtime(record.runtime)
         record.monitor = "cli"
         record.state = "running"
         record.started_at = now()
         self.containers.save(record)
+        if record.tty:
+            from ketch.engine.console import run_with_console
+
+            try:
+                code = run_with_console(runtime, record.id, record.bundle, stdin=interactive)
+            finally:
+                record.state = "exited"
+                record.finished_at = now()
+                self.containers.save(record)
+                runtime.delete(record.id, force=True)
+            record.exit_code = code
+            self.containers.save(record)
+            return code
         stdin = None if interactive else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(runtime.argv("run", "--bundle", record.bundle, record.id), stdin=stdin)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import shutil
+import struct
+import termios
 import time
 from typing import Any as Ketch
 
@@ -14,9 +18,11 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 def _session(kt: Ketch, args: list[str], script: list[bytes], timeout: float = 30) -> tuple[bytes, int]:
-    """Run ketch under a new pty, type ``script`` line by line, return everything shown and the status."""
+    """Run ketch under a new pty (33 rows, 101 columns), type ``script`` line by line, return everything
+    shown and the status."""
     pid, master = pty.fork()
     if pid == 0:  # pragma: no cover - the child
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
         os.execve(kt.argv(*args)[0], kt.argv(*args), kt.env())
     seen = b""
     deadline = time.monotonic() + timeout
@@ -40,12 +46,16 @@ def _session(kt: Ketch, args: list[str], script: list[bytes], timeout: float = 3
     return seen, os.waitstatus_to_exitcode(status)
 
 
-def test_run_it_gives_a_terminal(kt: Ketch) -> None:
+@pytest.mark.parametrize("runtime", ["ketch-runtime", "runc", "crun"])
+def test_run_it_gives_a_terminal(kt: Ketch, runtime: str) -> None:
+    if shutil.which(runtime) is None and runtime != "ketch-runtime":
+        pytest.skip(f"needs {runtime}")
     seen, code = _session(
-        kt, ["run", "-it", "--rm", "--network", "none", "testbox", "sh"],
-        [b"tty; echo $((6*7))\r", b"exit 3\r"],
+        kt, ["run", "-it", "--rm", "--network", "none", "--runtime", runtime, "testbox", "sh"],
+        [b"tty; stty size; echo $((6*7))\r", b"exit 3\r"],
     )  # fmt: skip
     assert b"/dev/pts/" in seen
+    assert b"33 101" in seen  # our window size reached the container's terminal
     assert b"42" in seen
     assert code == 3
 
