@@ -391,6 +391,7 @@ class Engine:
             os.unlink(os.path.join(self.exit_dir, record.id))
         except FileNotFoundError:
             pass
+        _remove_cgroup(f"ketch-engine/{record.id}")
 
     def exec_argv(self, record: ContainerRecord, command: list[str], *, tty: bool, env: list[str],
                   user: str | None, workdir: str | None) -> list[str]:  # fmt: skip
@@ -414,6 +415,20 @@ class Engine:
 
     def users_of_network(self, name: str) -> list[str]:
         return [r.name for r in self.containers.all() if r.network == name]
+
+
+def _remove_cgroup(rel: str) -> None:
+    """Remove the container's (empty) cgroup directories a runtime left behind; rmdir refuses busy ones."""
+    base = "/sys/fs/cgroup"
+    try:
+        controllers = os.listdir(base)
+    except OSError:
+        return
+    for path in [os.path.join(base, rel)] + [os.path.join(base, c, rel) for c in controllers]:
+        try:
+            os.rmdir(path)
+        except OSError:
+            continue
 
 
 def _read_lines(path: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any as Ketch
 
 import pytest
@@ -76,7 +77,9 @@ def test_stop_kill_rm_semantics(kt: Ketch) -> None:
     assert kt.ok("inspect", "--format", "{{.state}}", "stubborn") == "running\n"
     kt.ok("kill", "-s", "KILL", "stubborn")
     assert kt.ok("wait", "stubborn") == "137\n"
+    cid = kt.ok("inspect", "--format", "{{.id}}", "stubborn").strip()
     kt.ok("rm", "stubborn")
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/ketch-engine/{cid}"))  # no cgroup left behind
     assert kt("inspect", "--type", "container", "stubborn").returncode == 1
 
     kt.ok("run", "-d", "--name", "polite", "--network", "none", "testbox", "sh", "-c",
