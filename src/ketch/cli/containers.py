@@ -206,9 +206,13 @@ def _ensure_image(engine: Any, opts: Any, o: GlobalOptions) -> None:
         return
     from ketch.cli.distribution import run_command as distribution
 
-    args = [opts.image, *(["--platform", opts.platform] if opts.platform else [])]
+    args = [opts.image, "--hosts-dir", engine.config.hosts_dir, *(["--platform", opts.platform] if opts.platform else [])]
     pull_options = GlobalOptions(engine.root, True, o.run_root, o.config, o.debug)
-    if distribution("pull", args, pull_options) != 0:
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):  # the container's output alone goes to stdout
+        pulled = distribution("pull", args, pull_options)
+    if pulled != 0:
         raise ImageUnavailable(
             f"image {opts.image!r} is not here and pulling it failed (see above)",
             hint="check the name and the registry, or import the image with 'ketch image import'",
