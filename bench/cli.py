@@ -60,6 +60,8 @@ def main() -> int:
             f.write(f'[storage]\nroot = "{base}/ketch"\nrun_root = "{base}/ketch-run"\n'
                     f'[runtime.paths]\n"ketch-runtime" = "{runtime}"\n')  # fmt: skip
         env = dict(os.environ, PYTHONPATH=SRC, KETCH_CONFIG=config)
+        # ketch as installed: bytecode compiled ahead (a run should never compile)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", SRC], check=True, stdout=subprocess.DEVNULL)
         ketch = [sys.executable, "-m", "ketch.cli.main"]
         rootfs = os.path.join(base, "rootfs")
         make_rootfs(rootfs)

@@ -105,8 +105,10 @@ class ContainerStore:
         except json.JSONDecodeError as e:
             raise EngineError(f"{path}: {e}") from None
 
-    def save(self, record: ContainerRecord) -> None:
-        write_atomic(self._record_path(record.id), dumps_pretty(record.to_json()), 0o600)
+    def save(self, record: ContainerRecord, *, durable: bool = False) -> None:
+        """Replace the record atomically. State changes are not fsynced (a crash loses at most the latest
+        transition, which ``refresh`` re-derives from the runtime and the exit file); creation is."""
+        write_atomic(self._record_path(record.id), dumps_pretty(record.to_json()), 0o600, durable=durable)
 
     def ids(self) -> list[str]:
         return sorted(
@@ -161,7 +163,7 @@ class ContainerStore:
                         hint=f"remove it with 'ketch rm {record.name}' or choose another --name",
                     )
             os.makedirs(self.path(record.id), 0o700)
-            self.save(record)
+            self.save(record, durable=True)
 
     def remove(self, cid: str) -> None:
         path = self.path(cid)
