@@ -15,6 +15,7 @@ APT_PACKAGES=(
   containernetworking-plugins docker-registry
   wrk                     # request rates in bench/registry.py
   openssl curl            # TLS test certificates (registry, client), benchmarks
+  zsh                     # syntax check of the zsh completion script
 )
 
 need_apt=0

@@ -28,6 +28,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # cri.harness (the daemons for tests and benchmarks) builds its images with the test kit
     "cri.harness": ("_common", "linux", "spec", "image", "registry.client", "registry.api", "cri", "testing"),
     "cri": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
+    # engine drives containers through an OCI runtime binary, never by importing ketch.runtime
+    "engine": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
     "testing": ("_common", "spec", "linux", "image", "runtime"),
     "cli": ("",),  # anything
     "": ("",),  # ketch/__init__.py
