@@ -11,7 +11,9 @@ from ketch.cli.main import COMMANDS
 
 def test_each_command_is_registered_and_importable_in_a_fresh_interpreter() -> None:
     for name in DISTRIBUTION_COMMANDS:
-        assert COMMANDS[name][0] == f"ketch.cli.distribution.{name}"
+        # `ketch inspect` shows a container, and falls through to the registry's manifest inspect otherwise
+        owner = "containers" if name == "inspect" else "distribution"
+        assert COMMANDS[name][0] == f"ketch.cli.{owner}.{name}"
     code = (
         "import importlib, sys\n"
         "from ketch.cli.main import COMMANDS\n"
