@@ -30,6 +30,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +100,9 @@ def default_handlers() -> dict[str, Handler]:
     for name, binary in (("ketch", "ketch-runtime"), ("runc", "runc"), ("crun", "crun")):
         path = shutil.which(binary)
         if path is None and name == "ketch":
-            path = "ketch-runtime"
+            # installed beside ketchd's interpreter (a virtualenv not on PATH): use that one
+            beside = os.path.join(os.path.dirname(sys.executable), binary)
+            path = beside if os.path.exists(beside) else binary
         if path is not None:
             out[name] = Handler(name, path)
     return out

@@ -297,7 +297,10 @@ class ContainerManager:
             raise FailedPrecondition(f"container {cfg.metadata.name!r}: root filesystem: {e}") from None
         sc = cfg.linux.security_context
         try:
-            base = runtime_config(img.config, rootfs, terminal=cfg.tty, volumes="none")
+            # the final argv is specgen's (Kubernetes rules); passing the config's own words here only keeps
+            # an image with neither Entrypoint nor Cmd from being refused when the config names a command
+            given = [*cfg.command, *cfg.args] or None
+            base = runtime_config(img.config, rootfs, terminal=cfg.tty, volumes="none", args=given)
             user = self._user(rootfs, sc, img)
         except ImageError as e:
             raise InvalidArgument(f"container {cfg.metadata.name!r}: {e}") from None
