@@ -65,7 +65,7 @@ async def _remotecommand(url: str, protocol: str, *, stdin: list[bytes] | None =
 
 @pytest.fixture
 def box(cri, logdir: str):  # type: ignore[no-untyped-def]
-    name, k, _d = cri
+    _name, k, _d = cri
     pcfg = k.pod_config("spdy", log_dir=logdir)
     pod = k.run_pod(pcfg)
     cid = k.create(pod, k.container_config("box", BUSYBOX, ["httpd", "-f", "-p", "8080", "-h", "/www"]), pcfg)
