@@ -5,15 +5,20 @@ same tests run against containerd's streaming server (kubelet's own SPDY code) t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from ketch.cri import spdy
 from ketch.cri.client import pb
 from ketch.cri.harness import BUSYBOX
+from ketch.testing.peers import needs
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
@@ -177,3 +182,170 @@ def test_port_forward_two_connections(box) -> None:  # type: ignore[no-untyped-d
     for body in bodies:
         assert body.startswith(b"HTTP/1.") and body.endswith(b"hello from ketch\n")
     assert b"8081" in refused
+
+
+_RESOURCES = [{"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["get", "list"],
+               "shortNames": ["po"]},
+              {"name": "pods/exec", "singularName": "", "namespaced": True, "kind": "PodExecOptions",
+               "verbs": ["create", "get"]},
+              {"name": "pods/portforward", "singularName": "", "namespaced": True, "kind": "PodPortForwardOptions",
+               "verbs": ["create", "get"]}]
+_DISCOVERY: dict[str, Any] = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"],
+             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": _RESOURCES},
+    "/api/v1/namespaces/default/pods/box": {
+        "kind": "Pod", "apiVersion": "v1", "metadata": {"name": "box", "namespace": "default"},
+        "spec": {"containers": [{"name": "box", "image": "busybox", "ports": [{"containerPort": 8080}]}]},
+        "status": {"phase": "Running"}},
+}
+
+
+class _FakeApiserver:
+    """Just enough of an apiserver for ``kubectl exec`` and ``kubectl port-forward``: the pod object, and the
+    exec/portforward upgrade passed through byte for byte to the CRI streaming URL (as the apiserver and
+    kubelet proxy it), so kubectl's own Go SPDY client talks to ketchd."""
+
+    def __init__(self, stream_url: str) -> None:
+        self.stream_url = stream_url
+        self.seen: list[str] = []
+        self.upgrades: list[str] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                request_line, _, rest = head.partition(b"\r\n")
+                method, target, _v = request_line.decode().split(" ")
+                self.seen.append(f"{method} {target.split('?')[0]}")
+                path = target.split("?")[0]
+                if path.endswith(("/exec", "/portforward")) and b"upgrade" in rest.lower():
+                    self.upgrades += [line.split(b":", 1)[1].strip().decode() for line in rest.split(b"\r\n")
+                                      if line.lower().startswith(b"upgrade:")]
+                    await self._proxy(rest, r, w)
+                    return
+                if method == "GET" and path in _DISCOVERY:
+                    body, status = json.dumps(_DISCOVERY[path]).encode(), b"200 OK"
+                else:
+                    body, status = b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}', b"404 Not Found"
+                w.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            w.close()
+
+    async def _proxy(self, rest: bytes, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        u = urlsplit(self.stream_url)
+        ur, uw = await asyncio.open_connection(u.hostname, u.port)
+        uw.write(f"POST {u.path} HTTP/1.1\r\n".encode() + rest)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(OSError):
+                dst.write_eof()
+
+        await asyncio.gather(pipe(r, uw), pipe(ur, w))
+        uw.close()
+        w.close()
+
+
+def _kubeconfig(tmp_path: Any, port: int) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: fake, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
+users: [{{name: nobody, user: {{}}}}]
+contexts: [{{name: fake, context: {{cluster: fake, user: nobody, namespace: default}}}}]
+current-context: fake
+""")
+    return str(path)
+
+
+def _kubectl_env() -> dict[str, str]:
+    # kubectl 1.30+ tries WebSocket first; these make it use SPDY, the path the apiserver still proxies.
+    return {**os.environ, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false", "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+
+
+@needs("kubectl")
+def test_kubectl_exec_over_spdy(k, logdir: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pcfg = k.pod_config("kubectl-exec", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("box", BUSYBOX, ["sleep", "300"]), pcfg)
+        k.start(cid)
+        cmd = ["sh", "-c", "cat; echo to-stderr >&2; head -c 200000 /dev/zero | wc -c; exit 3"]
+        url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=cmd, stdin=True, stdout=True, stderr=True)).url
+
+        async def main() -> subprocess.CompletedProcess[bytes]:
+            api = _FakeApiserver(url)
+            port = await api.start()
+            p = await asyncio.create_subprocess_exec(
+                "kubectl", "--kubeconfig", _kubeconfig(tmp_path, port), "exec", "-i", "box", "--", *cmd,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_kubectl_env())
+            out, err = await p.communicate(b"hello from kubectl\n")
+            assert api.server is not None
+            api.server.close()
+            assert api.upgrades == ["SPDY/3.1"]
+            return subprocess.CompletedProcess([], p.returncode or 0, out, err)
+
+        res = _run(main())
+        assert res.stdout == b"hello from kubectl\n200000\n", res.stderr
+        assert b"to-stderr" in res.stderr
+        assert res.returncode == 3, res.stderr
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+
+
+@needs("kubectl")
+def test_kubectl_port_forward_over_spdy(k, logdir: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pcfg = k.pod_config("kubectl-pf", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("box", BUSYBOX, ["httpd", "-f", "-p", "8080", "-h", "/www"]), pcfg)
+        k.start(cid)
+        deadline = time.monotonic() + 20
+        while k.exec_sync(cid, ["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]).exit_code != 0:
+            assert time.monotonic() < deadline, "httpd did not start"
+            time.sleep(0.1)
+        url = k.call("PortForward", pb.PortForwardRequest(pod_sandbox_id=pod, port=[8080])).url
+
+        async def main() -> list[bytes]:
+            api = _FakeApiserver(url)
+            port = await api.start()
+            p = await asyncio.create_subprocess_exec(
+                "kubectl", "--kubeconfig", _kubeconfig(tmp_path, port), "port-forward", "pod/box", ":8080",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_kubectl_env())
+            try:
+                assert p.stdout is not None
+                line = await p.stdout.readline()  # Forwarding from 127.0.0.1:NNNNN -> 8080
+                assert line.startswith(b"Forwarding from 127.0.0.1:"), line
+                local = int(line.split(b":")[1].split()[0])
+                bodies = []
+                for _ in range(2):  # two connections over the one SPDY session
+                    r, w = await asyncio.open_connection("127.0.0.1", local)
+                    w.write(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+                    bodies.append(await r.read())
+                    w.close()
+                assert api.upgrades == ["SPDY/3.1"]
+                return bodies
+            finally:
+                p.terminate()
+                await p.wait()
+                assert api.server is not None
+                api.server.close()
+
+        for body in _run(main()):
+            assert body.startswith(b"HTTP/1.") and body.endswith(b"hello from ketch\n")
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
