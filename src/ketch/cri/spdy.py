@@ -59,6 +59,7 @@ SETTINGS_INITIAL_WINDOW_SIZE = 7
 DEFAULT_WINDOW = 65536
 MAX_HEADER_BLOCK = 1 << 20
 MAX_CHUNK = 32768
+MAX_STREAMS = 1000
 
 
 class SpdyError(CriError):
@@ -601,6 +602,9 @@ class Session:
             # Section 2.3.2: a stream id must be larger than every earlier one the peer used.
             raise SpdyError(f"SYN_STREAM with invalid stream id {sid}")
         self._last_remote_id = sid
+        if len(self.streams) >= MAX_STREAMS:
+            await self.send(RstStream(sid, REFUSED_STREAM))  # a peer may not pile up streams without end
+            return
         stream = Stream(self, sid, frame.headers, _send_window=self._initial_window)
         self.streams[sid] = stream
         if frame.flags & FLAG_FIN:

@@ -52,6 +52,7 @@ PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.
 PORTFORWARD_PROTOCOLS = ["v4.channel.k8s.io", "portforward.k8s.io"]
 SPDY_PROTOCOLS = PROTOCOLS[1:]  # v5 exists only over WebSocket
 SPDY_PORTFORWARD_PROTOCOLS = ["portforward.k8s.io"]
+INITIAL_SIZE_WAIT = 1.0
 STREAM_WAIT = 30.0  # how long the client may take to open the streams it asked for (kubelet: 30 s)
 MAX_HEAD = 65536
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -97,6 +98,10 @@ class _Channels:
         """Report how the command ended on the error channel and end the session."""
         raise NotImplementedError
 
+    async def initial_size(self) -> bytes | None:
+        """A terminal size the client sends before any input, when the transport promises one."""
+        return None
+
     def _error_doc(self, code: int, message: str) -> bytes | None:
         if self.proto in ("v4.channel.k8s.io", "v5.channel.k8s.io"):
             return _status(code, message)
@@ -136,6 +141,8 @@ class _SpdyChannels(_Channels):
 
     def __init__(self, session: spdy.Session, proto: str, streams: dict[int, spdy.Stream]) -> None:
         self.session, self.proto, self.streams = session, proto, streams
+        self._resize_buf = ""
+        self._first_size: asyncio.Future[bytes | None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -156,16 +163,12 @@ class _SpdyChannels(_Channels):
             q.put_nowait((CLOSE, bytes([STDIN])))
 
         async def resize(s: spdy.Stream) -> None:
-            buf, dec = "", json.JSONDecoder()
-            while data := await s.read():
-                buf += data.decode(errors="replace")
-                while buf.strip():
-                    try:
-                        doc, end = dec.raw_decode(buf.lstrip())
-                    except ValueError:
-                        break  # an incomplete document: wait for more
-                    buf = buf.lstrip()[end:]
-                    q.put_nowait((RESIZE, json.dumps(doc).encode()))
+            if self._first_size is not None:  # initial_size started the first read: take it over
+                if (doc := await self._first_size) is None:
+                    return
+                q.put_nowait((RESIZE, doc))  # applied already if it came in time; again does no harm
+            while (doc := await self._next_size(s)) is not None:
+                q.put_nowait((RESIZE, doc))
 
         async def gone() -> None:
             await self.session.wait_closed()
@@ -182,6 +185,40 @@ class _SpdyChannels(_Channels):
         finally:
             for t in tasks:
                 t.cancel()
+
+    async def _next_size(self, s: spdy.Stream) -> bytes | None:
+        """The next JSON document on the resize stream, None at its end."""
+        dec = json.JSONDecoder()
+        while True:
+            text = self._resize_buf.lstrip()
+            if text:
+                try:
+                    doc, end = dec.raw_decode(text)
+                except ValueError:
+                    pass  # an incomplete document: wait for more
+                else:
+                    self._resize_buf = text[end:]
+                    return json.dumps(doc).encode()
+            data = await s.read()
+            if not data:
+                return None
+            self._resize_buf += data.decode(errors="replace")
+
+    async def initial_size(self) -> bytes | None:
+        # kubectl and crictl send the terminal's size as soon as the streams exist; waiting a moment for it
+        # lets a short command start on a terminal of the right size instead of 0x0.
+        s = self.streams.get(RESIZE)
+        if s is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._size_task(s)), INITIAL_SIZE_WAIT)
+        except TimeoutError:
+            return None
+
+    def _size_task(self, s: spdy.Stream) -> asyncio.Future[bytes | None]:
+        if self._first_size is None:
+            self._first_size = asyncio.ensure_future(self._next_size(s))
+        return self._first_size
 
     async def finish(self, code: int, message: str) -> None:
         if self.session.closed:
@@ -368,6 +405,8 @@ class StreamServer:
                     await self._run_exec(ch, req)
                 else:
                     await self._run_attach(ch, req)
+        except (CriError, spdy.SpdyError, ConnectionError):
+            pass  # the pod went away or the client broke the session: nothing is left to tell it
         finally:
             await session.close()
 
@@ -539,10 +578,19 @@ class StreamServer:
         """A command on a terminal: the runtime runs in the foreground with ``--tty`` (it allocates the
         container's pty and copies it to its own stdio), and its stdio is a pty pair ketchd opened, so
         resizes reach it as SIGWINCH and its exit status is the command's."""
+        size = await ws.initial_size()
+        if size is not None:
+            # runtime-spec process.consoleSize: the runtime sizes the container's pty before the command
+            # runs; a resize afterwards would race a quick command (``stty size`` would see 0x0).
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                doc = json.loads(size)
+                process["consoleSize"] = {"height": int(doc["Height"]), "width": int(doc["Width"])}
         path = self._process_file(cid, process)
         master, slave = os.openpty()
         try:
             tty.setraw(slave)  # our pty only carries bytes; the container's pty does the line discipline
+            if size is not None:
+                _resize(master, size)  # and the runtime's own copy of our size agrees
             p = await asyncio.create_subprocess_exec(
                 rt.path, "--root", rt.root, "exec", "--tty", "--process", path, cid,
                 stdin=slave, stdout=slave, stderr=slave, start_new_session=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import struct
 import subprocess
+import termios
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -346,6 +349,72 @@ def test_kubectl_port_forward_over_spdy(k, logdir: str, tmp_path) -> None:  # ty
 
         for body in _run(main()):
             assert body.startswith(b"HTTP/1.") and body.endswith(b"hello from ketch\n")
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+
+
+@needs("kubectl")
+def test_kubectl_exec_with_a_terminal_over_spdy(k, logdir: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pcfg = k.pod_config("kubectl-tty", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("box", BUSYBOX, ["sleep", "300"]), pcfg)
+        k.start(cid)
+        cmd = ["sh", "-c", "stty size; tty; exit 5"]
+        url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=cmd, tty=True, stdin=True, stdout=True)).url
+
+        async def main() -> tuple[int, bytes]:
+            api = _FakeApiserver(url)
+            port = await api.start()
+            master, slave = os.openpty()
+            # kubectl sends its terminal's size on the resize stream when the session starts.
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 23, 101, 0, 0))
+            try:
+                p = await asyncio.create_subprocess_exec(
+                    "kubectl", "--kubeconfig", _kubeconfig(tmp_path, port), "exec", "-it", "box", "--", *cmd,
+                    stdin=slave, stdout=slave, stderr=slave, env=_kubectl_env())
+                os.close(slave)
+                slave = -1
+                out = b""
+                loop = asyncio.get_running_loop()
+                while True:
+                    try:
+                        chunk = await loop.run_in_executor(None, os.read, master, 4096)
+                    except OSError:  # EIO: kubectl has exited and closed the terminal
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                code = await p.wait()
+            finally:
+                os.close(master)
+                if slave >= 0:
+                    os.close(slave)
+                assert api.server is not None
+                api.server.close()
+            assert api.upgrades == ["SPDY/3.1"]
+            return code, out
+
+        code, out = _run(main())
+        assert b"23 101" in out and b"/dev/pts/" in out, out
+        assert code == 5, out
+    finally:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+
+
+def test_attach_to_a_terminal_with_resize(cri, logdir: str) -> None:  # type: ignore[no-untyped-def]
+    _name, k, _d = cri
+    pcfg = k.pod_config("spdy-attached-tty", log_dir=logdir)
+    pod = k.run_pod(pcfg)
+    try:
+        cid = k.create(pod, k.container_config("sh", BUSYBOX, ["sh"], tty=True, stdin=True), pcfg)
+        k.start(cid)
+        url = k.call("Attach", pb.AttachRequest(container_id=cid, stdin=True, stdout=True, tty=True)).url
+        out = _run(_remotecommand(url, "v4.channel.k8s.io", stdin=[b"stty size; tty\n"], close_stdin=False,
+                                  tty=True, resize={"Width": 77, "Height": 11}, until=b"/dev/pts/"))
+        assert b"11 77" in out["stdout"] and b"/dev/pts/" in out["stdout"]
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
