@@ -12,9 +12,10 @@ The wire format follows the SPDY/3 draft (draft-mbelshe-httpbis-spdy-00) as moby
 * stream ids: the client opens odd ids, the server even ones, each larger than the last.
 
 Flow control (SPDY/3.1 section 2.6.8): every stream and the session start with a 64 KiB receive window;
-this side grants WINDOW_UPDATE credit as the application consumes data. spdystream ignores WINDOW_UPDATE and
-never sends it, so the send window is only enforced once the peer has shown it does flow control (it sent a
-WINDOW_UPDATE or an INITIAL_WINDOW_SIZE setting); otherwise a Go peer would stall after 64 KiB.
+a server grants WINDOW_UPDATE credit as the application consumes data (a client only once the peer has shown
+it does flow control). spdystream ignores WINDOW_UPDATE and never sends it, so the send window is only
+enforced once the peer has shown it does flow control (it sent a WINDOW_UPDATE or an INITIAL_WINDOW_SIZE
+setting); otherwise a Go peer would stall after 64 KiB.
 """
 
 from __future__ import annotations
@@ -499,6 +500,11 @@ class Session:
             return
         if self._buffered_total() <= self._buffer_limit:
             self._room.set()
+        if not self.server and not self._peer_flow_control:
+            # A client talking to a server that never grants or asks for credit (every Go one) sends nothing
+            # it does not have to: a frame arriving after such a server closed its socket draws a RST, and
+            # the RST makes our kernel drop the server's last frames (the exit status) before we read them.
+            return
         stream._unacked += n
         self._session_unacked += n
         updates = []
