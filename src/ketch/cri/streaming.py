@@ -566,7 +566,8 @@ class StreamServer:
             await asyncio.gather(pump(p.stdout, STDOUT, req.stdout), pump(p.stderr, STDERR, req.stderr))
             code = await p.wait()
             feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Input the command no longer reads (it exited, EPIPE) does not change how it ended.
+            with contextlib.suppress(asyncio.CancelledError, OSError, spdy.SpdyError):
                 await feeder
             return code
         finally:
@@ -655,7 +656,7 @@ class StreamServer:
             loop.remove_reader(master)
             for t in (feeder, pumper):
                 t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, OSError, spdy.SpdyError):
                     await t
 
     # -- attach ---------------------------------------------------------------------------------------------
