@@ -382,23 +382,24 @@ class StreamServer:
             return
         offered = [p.strip() for h in headers.get("x-stream-protocol-version", []) for p in h.split(",") if p.strip()]
         ours = SPDY_PORTFORWARD_PROTOCOLS if kind == "portforward" else SPDY_PROTOCOLS
-        # Client preference first (httpstream.Handshake); no header at all means the original protocol.
+        # httpstream.Handshake: the header is required, and the client's preference comes first.
+        if not offered:
+            await refuse("400 Bad Request", "unable to upgrade: X-Stream-Protocol-Version is required\n")
+            return
         proto = next((p for p in offered if p in ours), "")
-        if offered and not proto:
+        if not proto:
             await refuse("403 Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
                          f"{offered}, server accepts {ours}\n")
             return
-        reply = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-        if proto:
-            reply += f"X-Stream-Protocol-Version: {proto}\r\n"
-        writer.write((reply + "\r\n").encode())
+        writer.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                     f"X-Stream-Protocol-Version: {proto}\r\n\r\n".encode())
         session = spdy.Session(reader, writer, server=True)
         session.start()
         try:
             if kind == "portforward":
                 await self._portforward_spdy(session, req)
             else:
-                ch = await self._spdy_channels(session, proto or "channel.k8s.io", req)
+                ch = await self._spdy_channels(session, proto, req)
                 if ch is None:
                     return
                 if kind == "exec":

@@ -418,3 +418,11 @@ def test_attach_to_a_terminal_with_resize(cri, logdir: str) -> None:  # type: ig
     finally:
         k.stop_pod(pod)
         k.remove_pod(pod)
+
+
+def test_exec_without_a_protocol_header_is_refused(box) -> None:  # type: ignore[no-untyped-def]
+    """httpstream.Handshake requires X-Stream-Protocol-Version (400 without it)."""
+    k, _pod, cid = box
+    url = k.call("Exec", pb.ExecRequest(container_id=cid, cmd=["true"], stdout=True)).url
+    with pytest.raises(spdy.SpdyError, match=r"400 Bad Request.*X-Stream-Protocol-Version is required"):
+        _run(spdy.connect(url, []))
