@@ -12,7 +12,7 @@ import pytest
 from ketch.cri import spdy
 from ketch.cri.config import Config, Handler
 from ketch.cri.service import CriService
-from ketch.cri.streaming import StreamServer
+from ketch.cri.streaming import RESIZE, STDIN, StreamServer, _SpdyChannels
 
 
 def _svc(tmp_path: Path) -> CriService:
@@ -69,3 +69,46 @@ def test_a_head_that_never_ends_is_cut_off(tmp_path: Path) -> None:
             await srv.close()
 
     assert asyncio.run(main()) == b""
+
+
+def test_resize_documents_split_across_frames() -> None:
+    async def main() -> tuple[bytes | None, list[tuple[int, bytes]]]:
+        ready: asyncio.Future[spdy.Session] = asyncio.get_running_loop().create_future()
+
+        async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            s = spdy.Session(r, w, server=True)
+            s.start()
+            ready.set_result(s)
+
+        srv = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        r, w = await asyncio.open_connection("127.0.0.1", srv.sockets[0].getsockname()[1])
+        client = spdy.Session(r, w, server=False)
+        client.start()
+        server = await ready
+        try:
+            rs = await client.open([("streamtype", "resize")])
+            si = await client.open([("streamtype", "stdin")])
+            a, b = await server.accept(), await server.accept()
+            assert a is not None and b is not None
+            ch = _SpdyChannels(server, "v4.channel.k8s.io", {RESIZE: a, STDIN: b})
+            await rs.write(b'{"Width": 80,')
+            await rs.write(b' "Height": 24}\n{"Width"')
+            first = await ch.initial_size()
+            await rs.write(b': 100, "Height": 30}\n')
+            await si.write(b"typed")
+            await si.close()
+            got: list[tuple[int, bytes]] = []
+            async for item in ch.messages():
+                got.append(item)
+                if len(got) == 4:
+                    break
+            return first, got
+        finally:
+            await client.close()
+            await server.close()
+            srv.close()
+
+    first, got = asyncio.run(asyncio.wait_for(main(), 20))
+    assert first == b'{"Width": 80, "Height": 24}'
+    assert sorted(got) == sorted([(RESIZE, b'{"Width": 80, "Height": 24}'), (RESIZE, b'{"Width": 100, "Height": 30}'),
+                                  (STDIN, b"typed"), (255, b"\x00")])
