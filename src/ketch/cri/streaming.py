@@ -10,6 +10,13 @@ Protocols (kubernetes apimachinery ``pkg/util/remotecommand`` and ``pkg/util/htt
   parameters; port i uses data channel 2i and error channel 2i+1, and the first message the server sends
   on each channel is the port as two little-endian bytes.
 
+The same URLs also accept the older SPDY/3.1 upgrade (``Upgrade: SPDY/3.1``, protocols offered in
+``X-Stream-Protocol-Version``; apimachinery ``pkg/util/httpstream/spdy``), which kubelet, kubectl and crictl fall
+back to: the client opens one SPDY stream per channel, named by its ``streamType`` header (error, stdin,
+stdout, stderr, resize; for port-forward a ``data`` and an ``error`` stream per ``requestID`` and ``port``).
+A small front server reads each request head and hands SPDY upgrades to ``ketch.cri.spdy``, everything else
+to aiohttp.
+
 A URL is good for one connection within a minute of the RPC that issued it (kubelet's token cache).
 """
 
@@ -26,13 +33,14 @@ import struct
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ketch._common.atomicio import write_atomic
+from ketch.cri import spdy
 from ketch.cri.errors import CriError
 from ketch.cri.service import CriService
 from ketch.linux.ns import CLONE_NEWNET, setns
@@ -42,6 +50,11 @@ __all__ = ["PROTOCOLS", "StreamServer"]
 PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
              "channel.k8s.io"]
 PORTFORWARD_PROTOCOLS = ["v4.channel.k8s.io", "portforward.k8s.io"]
+SPDY_PROTOCOLS = PROTOCOLS[1:]  # v5 exists only over WebSocket
+SPDY_PORTFORWARD_PROTOCOLS = ["portforward.k8s.io"]
+INITIAL_SIZE_WAIT = 1.0
+STREAM_WAIT = 30.0  # how long the client may take to open the streams it asked for (kubelet: 30 s)
+MAX_HEAD = 65536
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 TOKEN_TTL = 60.0
 
@@ -64,6 +77,226 @@ def _status(exit_code: int, message: str = "") -> bytes:
     return json.dumps(doc).encode()
 
 
+class _Channels:
+    """The numbered channels of one exec or attach session, whichever transport carries them."""
+
+    proto = "channel.k8s.io"
+
+    @property
+    def closed(self) -> bool:
+        raise NotImplementedError
+
+    async def send(self, channel: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def messages(self) -> AsyncIterator[tuple[int, bytes]]:
+        """What the client sends: (STDIN, data), (RESIZE, json), (CLOSE, bytes([STDIN])) at stdin's end;
+        ends when the client goes away."""
+        raise NotImplementedError
+
+    async def finish(self, code: int, message: str) -> None:
+        """Report how the command ended on the error channel and end the session."""
+        raise NotImplementedError
+
+    async def initial_size(self) -> bytes | None:
+        """A terminal size the client sends before any input, when the transport promises one."""
+        return None
+
+    def _error_doc(self, code: int, message: str) -> bytes | None:
+        if self.proto in ("v4.channel.k8s.io", "v5.channel.k8s.io"):
+            return _status(code, message)
+        if code != 0 or message:
+            return (message or f"command terminated with exit code {code}").encode()
+        return None
+
+
+class _WsChannels(_Channels):
+    def __init__(self, ws: web.WebSocketResponse, proto: str) -> None:
+        self.ws, self.proto = ws, proto
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def send(self, channel: int, data: bytes) -> None:
+        if not self.ws.closed:
+            await self.ws.send_bytes(bytes([channel]) + data)
+
+    async def messages(self) -> AsyncIterator[tuple[int, bytes]]:
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY and msg.data:
+                yield msg.data[0], msg.data[1:]
+
+    async def finish(self, code: int, message: str) -> None:
+        if self.ws.closed:
+            return
+        if (doc := self._error_doc(code, message)) is not None:
+            await self.ws.send_bytes(bytes([ERROR]) + doc)
+        await self.ws.close()
+
+
+class _SpdyChannels(_Channels):
+    """Channels as SPDY streams (remotecommand over ``SPDY/3.1``): one stream per channel, the resize stream
+    carrying a sequence of JSON ``{"Width", "Height"}`` documents."""
+
+    def __init__(self, session: spdy.Session, proto: str, streams: dict[int, spdy.Stream]) -> None:
+        self.session, self.proto, self.streams = session, proto, streams
+        self._resize_buf = ""
+        self._first_size: asyncio.Future[bytes | None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    async def send(self, channel: int, data: bytes) -> None:
+        s = self.streams.get(channel)
+        if s is not None and not s.local_closed and not s.reset and not self.session.closed:
+            with contextlib.suppress(spdy.SpdyError, ConnectionError):
+                await s.write(data)
+
+    async def messages(self) -> AsyncIterator[tuple[int, bytes]]:
+        q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+
+        async def stdin(s: spdy.Stream) -> None:
+            while data := await s.read():
+                q.put_nowait((STDIN, data))
+            q.put_nowait((CLOSE, bytes([STDIN])))
+
+        async def resize(s: spdy.Stream) -> None:
+            if self._first_size is not None:  # initial_size started the first read: take it over
+                if (doc := await self._first_size) is None:
+                    return
+                q.put_nowait((RESIZE, doc))  # applied already if it came in time; again does no harm
+            while (doc := await self._next_size(s)) is not None:
+                q.put_nowait((RESIZE, doc))
+
+        async def gone() -> None:
+            await self.session.wait_closed()
+            q.put_nowait(None)
+
+        tasks = [asyncio.create_task(gone())]
+        if (s := self.streams.get(RESIZE)) is not None:  # first: a size sent before input applies before it
+            tasks.append(asyncio.create_task(resize(s)))
+        if (s := self.streams.get(STDIN)) is not None:
+            tasks.append(asyncio.create_task(stdin(s)))
+        try:
+            while (item := await q.get()) is not None:
+                yield item
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _next_size(self, s: spdy.Stream) -> bytes | None:
+        """The next JSON document on the resize stream, None at its end."""
+        dec = json.JSONDecoder()
+        while True:
+            text = self._resize_buf.lstrip()
+            if text:
+                try:
+                    doc, end = dec.raw_decode(text)
+                except ValueError:
+                    pass  # an incomplete document: wait for more
+                else:
+                    self._resize_buf = text[end:]
+                    return json.dumps(doc).encode()
+            data = await s.read()
+            if not data:
+                return None
+            self._resize_buf += data.decode(errors="replace")
+
+    async def initial_size(self) -> bytes | None:
+        # kubectl and crictl send the terminal's size as soon as the streams exist; waiting a moment for it
+        # lets a short command start on a terminal of the right size instead of 0x0.
+        s = self.streams.get(RESIZE)
+        if s is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._size_task(s)), INITIAL_SIZE_WAIT)
+        except TimeoutError:
+            return None
+
+    def _size_task(self, s: spdy.Stream) -> asyncio.Future[bytes | None]:
+        if self._first_size is None:
+            self._first_size = asyncio.ensure_future(self._next_size(s))
+        return self._first_size
+
+    async def finish(self, code: int, message: str) -> None:
+        if self.session.closed:
+            return
+        err = self.streams.get(ERROR)
+        if err is not None and (doc := self._error_doc(code, message)) is not None:
+            await self.send(ERROR, doc)
+        for s in self.streams.values():
+            with contextlib.suppress(spdy.SpdyError, ConnectionError):
+                await s.close()
+        await self.session.close(linger=5.0)
+
+
+_STREAM_CHANNELS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
+
+
+class _Front(asyncio.Protocol):
+    """Reads one request head and hands the connection over: SPDY upgrades to ``StreamServer._spdy``,
+    everything else (plain HTTP, WebSocket) to aiohttp, replaying the bytes read so far."""
+
+    def __init__(self, server: StreamServer) -> None:
+        self.server = server
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buf) > MAX_HEAD:  # a head that never ends must not grow our memory without bound
+                self.transport.close()
+            return
+        head = bytes(self.buf[:end + 4])
+        transport, rest = self.transport, bytes(self.buf)
+        self.transport = None
+        if _is_spdy_upgrade(head):
+            loop = asyncio.get_running_loop()
+            reader = asyncio.StreamReader(limit=MAX_HEAD)
+            proto = asyncio.StreamReaderProtocol(reader)
+            transport.set_protocol(proto)
+            proto.connection_made(transport)
+            reader.feed_data(rest[end + 4:])
+            writer = asyncio.StreamWriter(transport, proto, reader, loop)
+            self.server._spawn(self.server._spdy(head, reader, writer))
+        else:
+            assert self.server._runner is not None and self.server._runner.server is not None
+            handler = self.server._runner.server()
+            transport.set_protocol(handler)
+            handler.connection_made(transport)
+            handler.data_received(rest)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, list[str]]]:
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    method, _, rest = request_line.partition(" ")
+    target = rest.rpartition(" ")[0] or rest
+    headers: dict[str, list[str]] = {}
+    for line in lines:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return method, target, headers
+
+
+def _is_spdy_upgrade(head: bytes) -> bool:
+    _m, _t, headers = _parse_head(head)
+    upgrade = [v.strip().lower() for h in headers.get("upgrade", []) for v in h.split(",")]
+    return "spdy/3.1" in upgrade
+
+
 class StreamServer:
     def __init__(self, svc: CriService, address: str = "127.0.0.1", port: int = 0) -> None:
         self.svc = svc
@@ -71,6 +304,8 @@ class StreamServer:
         self.port = port
         self._pending: dict[str, _Pending] = {}
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._netns_lock = threading.Lock()
 
     async def start(self) -> None:
@@ -80,16 +315,26 @@ class StreamServer:
         app.router.add_get("/portforward/{token}", self._portforward)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.address, self.port)
-        await site.start()
-        server: Any = site._server
-        self.port = int(server.sockets[0].getsockname()[1])
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Front(self), self.address, self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
         host = f"[{self.address}]" if ":" in self.address else self.address
         self.svc.stream_url = f"http://{host}:{self.port}"
 
     async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
 
     def url_for(self, kind: str, request: Any) -> str:
         now = time.monotonic()
@@ -100,10 +345,168 @@ class StreamServer:
         return f"{self.svc.stream_url}/{kind}/{token}"
 
     def _take(self, request: web.Request, kind: str) -> Any:
-        p = self._pending.pop(request.match_info["token"], None)
-        if p is None or p.kind != kind or p.expires < time.monotonic():
+        req = self._take_token(kind, request.match_info["token"])
+        if req is None:
             raise web.HTTPNotFound(text="unknown or expired streaming token\n")
+        return req
+
+    def _take_token(self, kind: str, token: str) -> Any:
+        p = self._pending.pop(token, None)
+        if p is None or p.kind != kind or p.expires < time.monotonic():
+            return None
         return p.request
+
+    # -- SPDY -----------------------------------------------------------------------------------------------
+
+    async def _spdy(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One SPDY/3.1 upgrade (apimachinery httpstream/spdy/upgrade.go and httpstream.Handshake)."""
+        method, target, headers = _parse_head(head)
+        path = target.split("?", 1)[0]
+        parts = path.strip("/").split("/")
+        kind = parts[0] if len(parts) == 2 else ""
+        req = self._take_token(kind, parts[1]) if kind in ("exec", "attach", "portforward") else None
+
+        async def refuse(status: str, text: str) -> None:
+            body = text.encode()
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+
+        if method not in ("GET", "POST"):
+            await refuse("405 Method Not Allowed", f"method {method} is not allowed\n")
+            return
+        if req is None:
+            await refuse("404 Not Found", "unknown or expired streaming token\n")
+            return
+        offered = [p.strip() for h in headers.get("x-stream-protocol-version", []) for p in h.split(",") if p.strip()]
+        ours = SPDY_PORTFORWARD_PROTOCOLS if kind == "portforward" else SPDY_PROTOCOLS
+        # httpstream.Handshake: the header is required, and the client's preference comes first.
+        if not offered:
+            await refuse("400 Bad Request", "unable to upgrade: X-Stream-Protocol-Version is required\n")
+            return
+        proto = next((p for p in offered if p in ours), "")
+        if not proto:
+            await refuse("403 Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
+                         f"{offered}, server accepts {ours}\n")
+            return
+        writer.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                     f"X-Stream-Protocol-Version: {proto}\r\n\r\n".encode())
+        session = spdy.Session(reader, writer, server=True)
+        session.start()
+        try:
+            if kind == "portforward":
+                await self._portforward_spdy(session, req)
+            else:
+                ch = await self._spdy_channels(session, proto, req)
+                if ch is None:
+                    return
+                if kind == "exec":
+                    await self._run_exec(ch, req)
+                else:
+                    await self._run_attach(ch, req)
+        except (CriError, spdy.SpdyError, ConnectionError):
+            pass  # the pod went away or the client broke the session: nothing is left to tell it
+        finally:
+            await session.close()
+
+    async def _spdy_channels(self, session: spdy.Session, proto: str, req: Any) -> _SpdyChannels | None:
+        """Wait for the streams the request calls for (kubelet's remotecommand waitForStreams): error, stdin,
+        stdout, stderr (not with a terminal) and, from v3 on with a terminal, resize."""
+        want = {ERROR}
+        want |= {STDIN} if req.stdin else set()
+        want |= {STDOUT} if req.stdout else set()
+        want |= {STDERR} if req.stderr and not req.tty else set()
+        want |= {RESIZE} if req.tty and proto in ("v3.channel.k8s.io", "v4.channel.k8s.io") else set()
+        streams: dict[int, spdy.Stream] = {}
+
+        async def gather() -> None:
+            while not want <= streams.keys():
+                s = await session.accept()
+                if s is None:
+                    raise ConnectionError("the client went away before opening its streams")
+                ch = _STREAM_CHANNELS.get(s.header("streamtype"))
+                if ch is None or ch in streams:
+                    await session.send(spdy.RstStream(s.id, spdy.PROTOCOL_ERROR))
+                    continue
+                streams[ch] = s
+
+        try:
+            await asyncio.wait_for(gather(), STREAM_WAIT)
+        except (TimeoutError, ConnectionError):
+            if (err := streams.get(ERROR)) is not None:
+                with contextlib.suppress(spdy.SpdyError, ConnectionError):
+                    await err.write(b"timed out waiting for the client to create streams")
+            return None
+        return _SpdyChannels(session, proto, streams)
+
+    async def _portforward_spdy(self, session: spdy.Session, req: Any) -> None:
+        """portforward.k8s.io over SPDY (kubelet's portforward/httpstream.go): the client opens an error
+        and a data stream per connection, tied by ``requestID`` and naming the pod ``port``."""
+        sb = self.svc.sandboxes.get(req.pod_sandbox_id)
+        netns = sb.namespaces.get("net", "")
+        pairs: dict[str, dict[str, spdy.Stream]] = {}
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while (s := await session.accept()) is not None:
+                kind = s.header("streamtype")
+                if kind not in ("data", "error"):
+                    await session.send(spdy.RstStream(s.id, spdy.PROTOCOL_ERROR))
+                    continue
+                # Clients before requestID paired an error stream n with the data stream n+2.
+                rid = s.header("requestid") or str(s.id if kind == "error" else s.id - 2)
+                pair = pairs.setdefault(rid, {})
+                pair[kind] = s
+                if len(pair) == 2:
+                    del pairs[rid]
+                    t = asyncio.create_task(self._forward_spdy(netns, pair["data"], pair["error"]))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
+        finally:
+            for t in list(tasks):
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _forward_spdy(self, netns: str, data: spdy.Stream, error: spdy.Stream) -> None:
+        raw = data.header("port")
+        try:
+            port = int(raw)
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            await error.write(f"invalid port {raw!r}".encode())
+            await error.close()
+            await data.close()
+            return
+        try:
+            sock = await asyncio.to_thread(self._connect_in_netns, netns, port)
+        except OSError as e:
+            with contextlib.suppress(spdy.SpdyError, ConnectionError):
+                await error.write(f"error forwarding port {port} to pod: {e}".encode())
+                await error.close()
+                await data.close()
+            return
+        loop = asyncio.get_running_loop()
+
+        async def to_pod() -> None:
+            while chunk := await data.read():
+                await loop.sock_sendall(sock, chunk)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)  # the client half-closed: pass the end on to the pod
+
+        async def from_pod() -> None:
+            while chunk := await loop.sock_recv(sock, 65536):
+                await data.write(chunk)
+            await data.close()
+
+        with sock:
+            with contextlib.suppress(OSError, spdy.SpdyError, ConnectionError):
+                await asyncio.gather(to_pod(), from_pod())
+            with contextlib.suppress(spdy.SpdyError, ConnectionError):
+                await error.close()
+                await data.close()
 
     # -- exec ----------------------------------------------------------------------------------------------
 
@@ -111,7 +514,10 @@ class StreamServer:
         req = self._take(request, "exec")
         ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
-        proto = ws.ws_protocol or "channel.k8s.io"
+        await self._run_exec(_WsChannels(ws, ws.ws_protocol or "channel.k8s.io"), req)
+        return ws
+
+    async def _run_exec(self, ch: _Channels, req: Any) -> None:
         try:
             rec = self.svc.containers.get(req.container_id)
             with open(os.path.join(rec.bundle, "config.json"), "rb") as f:
@@ -120,28 +526,18 @@ class StreamServer:
             process["terminal"] = bool(req.tty)
             process.pop("oomScoreAdj", None)
             rt = self.svc.containers.runtime(rec.runtime_handler)
-            code = await (self._exec_tty(ws, rt, rec.id, process, req) if req.tty
-                          else self._exec_pipes(ws, rt, rec.id, process, req))
-            await self._finish(ws, proto, code, "")
+            code = await (self._exec_tty(ch, rt, rec.id, process, req) if req.tty
+                          else self._exec_pipes(ch, rt, rec.id, process, req))
+            await ch.finish(code, "")
         except CriError as e:
-            await self._finish(ws, proto, -1, str(e))
-        return ws
-
-    async def _finish(self, ws: web.WebSocketResponse, proto: str, code: int, message: str) -> None:
-        if ws.closed:
-            return
-        if proto in ("v4.channel.k8s.io", "v5.channel.k8s.io"):
-            await ws.send_bytes(bytes([ERROR]) + _status(code, message))
-        elif code != 0 or message:
-            await ws.send_bytes(bytes([ERROR]) + (message or f"command terminated with exit code {code}").encode())
-        await ws.close()
+            await ch.finish(-1, str(e))
 
     def _process_file(self, cid: str, process: dict[str, Any]) -> str:
         path = os.path.join(self.svc.containers.tmp, f"exec-{cid}-{secrets.token_hex(4)}.json")
         write_atomic(path, json.dumps(process).encode(), 0o600, durable=False)
         return path
 
-    async def _exec_pipes(self, ws: web.WebSocketResponse, rt: Any, cid: str, process: dict[str, Any],
+    async def _exec_pipes(self, ws: _Channels, rt: Any, cid: str, process: dict[str, Any],
                           req: Any) -> int:
         path = self._process_file(cid, process)
         try:
@@ -154,13 +550,10 @@ class StreamServer:
             async def pump(stream: asyncio.StreamReader, channel: int, wanted: bool) -> None:
                 while chunk := await stream.read(32768):
                     if wanted and not ws.closed:
-                        await ws.send_bytes(bytes([channel]) + chunk)
+                        await ws.send(channel, chunk)
 
             async def feed() -> None:
-                async for msg in ws:
-                    if msg.type != WSMsgType.BINARY or not msg.data:
-                        continue
-                    ch, data = msg.data[0], msg.data[1:]
+                async for ch, data in ws.messages():
                     if ch == STDIN and p.stdin is not None:
                         p.stdin.write(data)
                         await p.stdin.drain()
@@ -174,22 +567,32 @@ class StreamServer:
             await asyncio.gather(pump(p.stdout, STDOUT, req.stdout), pump(p.stderr, STDERR, req.stderr))
             code = await p.wait()
             feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Input the command no longer reads (it exited, EPIPE) does not change how it ended.
+            with contextlib.suppress(asyncio.CancelledError, OSError, spdy.SpdyError):
                 await feeder
             return code
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    async def _exec_tty(self, ws: web.WebSocketResponse, rt: Any, cid: str, process: dict[str, Any],
+    async def _exec_tty(self, ws: _Channels, rt: Any, cid: str, process: dict[str, Any],
                         req: Any) -> int:
         """A command on a terminal: the runtime runs in the foreground with ``--tty`` (it allocates the
         container's pty and copies it to its own stdio), and its stdio is a pty pair ketchd opened, so
         resizes reach it as SIGWINCH and its exit status is the command's."""
+        size = await ws.initial_size()
+        if size is not None:
+            # runtime-spec process.consoleSize: the runtime sizes the container's pty before the command
+            # runs; a resize afterwards would race a quick command (``stty size`` would see 0x0).
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                doc = json.loads(size)
+                process["consoleSize"] = {"height": int(doc["Height"]), "width": int(doc["Width"])}
         path = self._process_file(cid, process)
         master, slave = os.openpty()
         try:
             tty.setraw(slave)  # our pty only carries bytes; the container's pty does the line discipline
+            if size is not None:
+                _resize(master, size)  # and the runtime's own copy of our size agrees
             p = await asyncio.create_subprocess_exec(
                 rt.path, "--root", rt.root, "exec", "--tty", "--process", path, cid,
                 stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
@@ -210,7 +613,7 @@ class StreamServer:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    async def _relay_tty(self, ws: web.WebSocketResponse, master: int, exited: asyncio.Future[int],
+    async def _relay_tty(self, ws: _Channels, master: int, exited: asyncio.Future[int],
                          resized: Callable[[], None]) -> None:
         """Copy the terminal to stdout and stdin/resize to the terminal until the command exits."""
         loop = asyncio.get_running_loop()
@@ -233,13 +636,10 @@ class StreamServer:
         async def pump() -> None:
             while data := await out_q.get():
                 if not ws.closed:
-                    await ws.send_bytes(bytes([STDOUT]) + data)
+                    await ws.send(STDOUT, data)
 
         async def feed() -> None:
-            async for msg in ws:
-                if msg.type != WSMsgType.BINARY or not msg.data:
-                    continue
-                ch, data = msg.data[0], msg.data[1:]
+            async for ch, data in ws.messages():
                 if ch == STDIN:
                     await loop.run_in_executor(None, _write_all, master, data)
                 elif ch == RESIZE:
@@ -257,7 +657,7 @@ class StreamServer:
             loop.remove_reader(master)
             for t in (feeder, pumper):
                 t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, OSError, spdy.SpdyError):
                     await t
 
     # -- attach ---------------------------------------------------------------------------------------------
@@ -266,7 +666,10 @@ class StreamServer:
         req = self._take(request, "attach")
         ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
-        proto = ws.ws_protocol or "channel.k8s.io"
+        await self._run_attach(_WsChannels(ws, ws.ws_protocol or "channel.k8s.io"), req)
+        return ws
+
+    async def _run_attach(self, ws: _Channels, req: Any) -> None:
         try:
             rec = self.svc.containers.get(req.container_id)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -274,8 +677,8 @@ class StreamServer:
             # conmon's attach socket: reads give [pipe byte][data], writes are stdin.
             await asyncio.get_running_loop().sock_connect(sock, os.path.join(rec.bundle, "attach"))
         except (CriError, OSError) as e:
-            await self._finish(ws, proto, -1, f"cannot attach: {e}")
-            return ws
+            await ws.finish(-1, f"cannot attach: {e}")
+            return
         loop = asyncio.get_running_loop()
         ctl = os.path.join(rec.bundle, "ctl")
 
@@ -287,13 +690,10 @@ class StreamServer:
                 # conmon numbers its pipes 1 stdin, 2 stdout, 3 stderr; the channel protocol uses 0, 1 and 2.
                 ch = {2: STDOUT, 3: STDERR}.get(data[0])
                 if (ch == STDOUT and req.stdout) or (ch == STDERR and req.stderr):
-                    await ws.send_bytes(bytes([ch]) + data[1:])
+                    await ws.send(ch, data[1:])
 
         async def feed() -> None:
-            async for msg in ws:
-                if msg.type != WSMsgType.BINARY or not msg.data:
-                    continue
-                ch, data = msg.data[0], msg.data[1:]
+            async for ch, data in ws.messages():
                 if ch == STDIN and req.stdin:
                     await loop.sock_sendall(sock, data)
                 elif ch == RESIZE:
@@ -311,8 +711,7 @@ class StreamServer:
             for t in pending:
                 t.cancel()
         self.svc.containers.poll_exit(rec)
-        await self._finish(ws, proto, rec.exit_code if rec.state == "exited" else 0, "")
-        return ws
+        await ws.finish(rec.exit_code if rec.state == "exited" else 0, "")
 
     # -- port forward ----------------------------------------------------------------------------------------
 
