@@ -30,7 +30,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "cri": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
     # engine drives containers through an OCI runtime binary, never by importing ketch.runtime
     "engine": ("_common", "linux", "spec", "image", "registry.client", "registry.api"),
-    "testing": ("_common", "spec", "linux", "image", "runtime"),
+    "testing": ("_common", "spec", "linux", "image", "runtime", "cri"),
     "cli": ("",),  # anything
     "": ("",),  # ketch/__init__.py
 }
