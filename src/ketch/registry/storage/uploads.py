@@ -189,6 +189,19 @@ class UploadStore:
         except PathNotFound:
             pass
 
+    def _last_modified(self, name: str, upload_id: str) -> float | None:
+        """When a session whose info a machine crash left unreadable (or one being created right now) was
+        last written: its data file's time, else its directory's; None when neither tells (S3 prefixes have
+        no time), and then the session is left alone."""
+        for path in (paths.upload_data(name, upload_id), paths.upload_dir(name, upload_id)):
+            try:
+                mtime = self.driver.stat(path).mtime
+            except (PathNotFound, ValueError):
+                continue
+            if mtime > 0:
+                return mtime
+        return None
+
     def purge(self, name: str, older_than: float) -> list[str]:
         """Remove uploads of ``name`` started before ``older_than`` (epoch seconds); their ids."""
         removed = []
@@ -200,11 +213,10 @@ class UploadStore:
             try:
                 started = self.info(name, upload_id).started
             except UploadUnknown:
-                # a session whose files a machine crash left unreadable: aged by its directory instead
-                try:
-                    started = self.driver.stat(paths.upload_dir(name, upload_id)).mtime
-                except (PathNotFound, ValueError):
+                aged = self._last_modified(name, upload_id)
+                if aged is None:
                     continue
+                started = aged
             except ValueError:
                 continue
             if started < older_than:
