@@ -2,7 +2,8 @@
 
 Measures, for each registry, the median of several runs of:
 - skopeo push and pull of a 5-layer image of ~100 MB (incompressible layers), each push into a fresh
-  storage root so nothing is deduplicated or mounted;
+  storage root and a repository named for the round, so nothing is deduplicated, mounted or cached; the
+  rounds alternate between the two registries so a change in the machine's load weighs on both alike;
 - manifest GET and blob HEAD request rates (wrk from Debian when installed, otherwise a concurrent aiohttp
   client; the same tool for both);
 - GET throughput of one 50 MB blob (curl to /dev/null).
@@ -232,32 +233,29 @@ def blob_throughput(url: str) -> float:
     return float(out) / 1e6
 
 
-def bench(kind: str, work: Path, image: Path, runs: int, requests: int) -> dict[str, float]:
-    server = Server(kind, work)
-    push, pull = [], []
-    for i in range(runs):
-        root = work / f"{kind}-root{i}"
-        server.start(root)
-        try:
-            ref = f"docker://127.0.0.1:{server.port}/bench/img:v1"
-            push.append(
-                timed(lambda ref=ref: skopeo("copy", "--dest-tls-verify=false", f"oci:{image}:v1", ref))
-            )
-            dest = work / f"{kind}-pull{i}"
-            pull.append(
-                timed(
-                    lambda ref=ref, dest=dest: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{dest}:v1")
-                )
-            )
-            shutil.rmtree(dest)
-        finally:
-            server.stop()
-            if i < runs - 1:
-                shutil.rmtree(root)
-    root = work / f"{kind}-root{runs - 1}"
+def push_pull_round(server: Server, work: Path, image: Path, i: int) -> tuple[float, float]:
+    """One timed skopeo push then pull, into a fresh storage root and a repository named for the round."""
+    kind = server.kind
+    root = work / f"{kind}-root{i}"
     server.start(root)
     try:
-        base = f"http://127.0.0.1:{server.port}/v2/bench/img"
+        ref = f"docker://127.0.0.1:{server.port}/bench/img{i}:v1"
+        push = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{image}:v1", ref))
+        dest = work / f"{kind}-pull{i}"
+        pull = timed(lambda: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{dest}:v1"))
+        shutil.rmtree(dest)
+    finally:
+        server.stop()
+    return push, pull
+
+
+def request_rates(
+    server: Server, work: Path, root: Path, repo: str, runs: int, requests: int
+) -> dict[str, float]:
+    """Manifest GET and blob HEAD rates, and 50 MB blob GET throughput, on a store holding a pushed image."""
+    server.start(root)
+    try:
+        base = f"http://127.0.0.1:{server.port}/v2/{repo}"
         req0 = urllib.request.Request(f"{base}/manifests/v1", headers={"Accept": MANIFEST})
         manifest = json.loads(urllib.request.urlopen(req0).read())  # as pushed (skopeo may have compressed)
         layer = manifest["layers"][0]["digest"]
@@ -285,12 +283,35 @@ def bench(kind: str, work: Path, image: Path, runs: int, requests: int) -> dict[
     finally:
         server.stop()
     return {
-        "push 5x20MB image (s)": statistics.median(push),
-        "pull 5x20MB image (s)": statistics.median(pull),
         "manifest GET (req/s)": statistics.median(mrate),
         "blob HEAD (req/s)": statistics.median(hrate),
         "50MB blob GET (MB/s)": statistics.median(tput),
     }
+
+
+def bench(work: Path, image: Path, runs: int, requests: int) -> dict[str, dict[str, float]]:
+    """Push/pull rounds alternate between the registries (ketch first in even rounds, distribution first
+    in odd ones), so a change in the machine's load during the benchmark weighs on both alike."""
+    servers = {kind: Server(kind, work) for kind in ("ketch", "distribution")}
+    push: dict[str, list[float]] = {kind: [] for kind in servers}
+    pull: dict[str, list[float]] = {kind: [] for kind in servers}
+    for i in range(runs):
+        order = ("ketch", "distribution") if i % 2 == 0 else ("distribution", "ketch")
+        for kind in order:
+            t_push, t_pull = push_pull_round(servers[kind], work, image, i)
+            push[kind].append(t_push)
+            pull[kind].append(t_pull)
+    results: dict[str, dict[str, float]] = {}
+    for kind, server in servers.items():
+        last = runs - 1
+        results[kind] = {
+            "push 5x20MB image (s)": statistics.median(push[kind]),
+            "pull 5x20MB image (s)": statistics.median(pull[kind]),
+            **request_rates(server, work, work / f"{kind}-root{last}", f"bench/img{last}", runs, requests),
+        }
+        for i in range(runs):
+            shutil.rmtree(work / f"{kind}-root{i}", ignore_errors=True)
+    return results
 
 
 def main() -> int:
@@ -306,15 +327,19 @@ def main() -> int:
         work = Path(tmp)
         image = work / "image"
         make_image(image)
-        results = {
-            kind: bench(kind, work, image, args.runs, args.requests) for kind in ("ketch", "distribution")
-        }
+        load_before = os.getloadavg()
+        results = bench(work, image, args.runs, args.requests)
+        load_after = os.getloadavg()
     print(f"{'metric':<26} {'ketch':>12} {'distribution':>14} {'ratio':>8}")
     for metric in results["ketch"]:
         k, d = results["ketch"][metric], results["distribution"][metric]
         ratio = d / k if metric.endswith("(s)") else k / d
         print(f"{metric:<26} {k:>12.2f} {d:>14.2f} {ratio:>7.2f}x")
     print("ratio > 1: ketch is faster (medians of the runs)")
+    print(
+        "load average (1, 5, 15 min): "
+        f"before {' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}"
+    )
     return 0
 
 

@@ -174,3 +174,19 @@ def test_s3_driver_refuses_bad_settings() -> None:
         S3Driver("http://127.0.0.1:15999", "gc", create_bucket=False)
     with pytest.raises(ValueError, match="endpoint"):
         S3Driver("ftp://127.0.0.1", "bucket", create_bucket=False)
+
+
+def test_append_writer_many_writes_then_commit_without_sync(driver: StorageDriver) -> None:
+    """Appends well past the filesystem driver's write-behind threshold keep every byte, in order, whether
+    the writer is closed without a sync (an upload's chunk) or with one (its completion)."""
+    driver.put_content("v2/up/data", b"")
+    data = os.urandom(9 << 20)
+    w = driver.writer("v2/up/data", append=True)
+    for i in range(0, 6 << 20, 64 << 10):
+        w.write(data[i : i + (64 << 10)])
+    w.commit(durable=False)
+    w = driver.writer("v2/up/data", append=True)
+    assert w.size == 6 << 20
+    w.write(data[6 << 20 :])
+    w.commit(durable=True)
+    assert driver.get_content("v2/up/data") == data

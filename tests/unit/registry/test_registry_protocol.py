@@ -94,6 +94,26 @@ def test_streamed_patch_without_content_range(server: ServerThread) -> None:
     assert server.request("PUT", f"{loc}?digest={sha256(data)}").status == 201
 
 
+def test_streamed_body_in_small_pieces_spans_writer_batches(server: ServerThread) -> None:
+    """A chunked (Transfer-Encoding) body sent in many small pieces, as skopeo streams a layer it compresses
+    on the fly, is written and hashed in batches off the event loop: every byte lands, in order."""
+    import http.client
+
+    data = os.urandom(5 * 1024 * 1024 + 12345)
+    loc = server.request("POST", "/v2/r/blobs/uploads/").headers["Location"]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        pieces = (data[i : i + 32768] for i in range(0, len(data), 32768))
+        conn.request("PATCH", loc, body=pieces, encode_chunked=True)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 202 and resp.headers["Range"] == f"0-{len(data) - 1}"
+    finally:
+        conn.close()
+    assert server.request("PUT", f"{loc}?digest={sha256(data)}").status == 201
+    assert server.request("GET", f"/v2/r/blobs/{sha256(data)}").body == data
+
+
 def test_content_range_length_mismatch_is_size_invalid(server: ServerThread) -> None:
     loc = server.request("POST", "/v2/r/blobs/uploads/").headers["Location"]
     r = server.request("PATCH", loc, b"abcd", {"Content-Range": "0-9"})

@@ -126,3 +126,22 @@ def test_catalog_lists_nested_repositories(tmp_path: Path) -> None:
     for repo in ("z", "a/b/c", "a/b", "m-x"):
         s.put_blob(repo, b"x", Digest(sha256(b"x")))
     assert s.catalog() == ["a/b", "a/b/c", "m-x", "z"]
+
+
+def test_session_left_unreadable_by_a_crash_is_unknown_then_purged(tmp_path: Path) -> None:
+    """Session files are written without fsync: after a machine crash the info file may be empty. Such a
+    session is BLOB_UPLOAD_UNKNOWN to clients and purged like any stale one (aged by its directory)."""
+    s = _store(tmp_path)
+    info = s.uploads.start("r")
+    kept = s.uploads.start("r")
+    info_file = tmp_path / "v2" / "repositories" / "r" / "_uploads" / info.id / "info"
+    assert info_file.is_file(), sorted(p.name for p in info_file.parent.iterdir())
+    info_file.write_bytes(b"")
+    with pytest.raises(UploadUnknown):
+        s.uploads.info("r", info.id)
+    with pytest.raises(UploadUnknown):
+        s.uploads.open_append("r", info.id, 0)
+    assert s.uploads.purge("r", older_than=0) == []  # not old yet: kept
+    removed = s.uploads.purge("r", older_than=kept.started + 3600)
+    assert sorted(removed) == sorted([info.id, kept.id])
+    assert not info_file.parent.exists()

@@ -19,6 +19,8 @@ __all__ = ["serve", "ssl_context"]
 
 log = logging.getLogger("ketch.registry")
 
+_READ_BUFSIZE = 1 << 20
+
 
 def ssl_context(cert: str, key: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -35,7 +37,15 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     app = make_app(config)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        handle_signals=False,
+        # a request body may buffer this much (twice, before reading pauses) while an upload's writer thread
+        # catches up: aiohttp's 64 KiB default stops and restarts the socket every few chunks of a push
+        read_bufsize=_READ_BUFSIZE,
+    )
     await runner.setup()
     host, port = parse_addr(config.addr)
     tls = ssl_context(config.tls_cert, config.tls_key) if config.tls_cert else None

@@ -3,6 +3,9 @@ PUT (end-6), GET status (end-13), DELETE (end-14)."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from aiohttp import web
 
 from ketch.registry.api import HeaderError, RegistryError, parse_upload_range, route, upload_range
@@ -12,7 +15,11 @@ from ketch.registry.storage import StorageError, UploadAppender, UploadOutOfOrde
 
 __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
 
-_CHUNK = 1 << 20
+# bytes of body collected before they are handed to the writer thread
+_BATCH = 1 << 20
+# threads that write and hash upload bodies; kept apart from the default executor so a cancelled await can
+# still tell whether a write is running (the thread's own future stays pending until it is over)
+_WRITERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ketch-upload")
 
 
 def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
@@ -33,17 +40,57 @@ def _blob_created(name: str, digest: str) -> web.Response:
 
 
 async def _receive(request: web.Request, appender: UploadAppender) -> int:
-    """Copy the request body into an upload; returns the bytes received."""
-    received = 0
+    """Copy the request body into an upload; returns the bytes received.
+
+    The event loop only collects the body's chunks as they arrive; batches of them are written and hashed
+    in a worker thread (both release the GIL), one batch in flight while the next is collected. So the
+    loop never waits on the disk or the digest, and a slow sender's many small chunks cost one thread hop
+    per batch rather than a write and a hash update each.
+    """
+    content = request.content
+    inflight: Future[None] | None = None
+    batch: list[bytes] = []
+    batched = received = 0
     try:
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            appender.write(chunk)
-            received += len(chunk)
+        while True:
+            chunk = await content.readany()
+            if chunk:
+                batch.append(chunk)
+                batched += len(chunk)
+                received += len(chunk)
+            if batch and (not chunk or batched >= _BATCH):
+                if inflight is not None:
+                    await asyncio.wrap_future(inflight)
+                inflight = _WRITERS.submit(appender.write_all, batch)
+                batch, batched = [], 0
+            if not chunk:
+                break
+        if inflight is not None:
+            await asyncio.wrap_future(inflight)
     except BaseException:
-        appender.abort()
+        if inflight is not None and not inflight.done():
+            # a worker may still be writing to the appender's file (cancelling the await does not stop a
+            # running thread): close the file only once that write is over, never under its feet
+            inflight.add_done_callback(lambda prior: _keep_and_abort(appender, batch, prior))
+        else:
+            _keep_and_abort(appender, batch, inflight)
         raise
     await run_blocking(appender.finish)
     return received
+
+
+def _keep_and_abort(appender: UploadAppender, batch: list[bytes], prior: Future[None] | None) -> None:
+    """End a failed receive: keep the bytes that did arrive (an upload is append-only, and a client resuming
+    after a cut connection continues from the Range the registry holds), then release the upload. Nothing
+    is appended after a batch that was not written, which would leave a gap."""
+    try:
+        if batch and (prior is None or (not prior.cancelled() and prior.exception() is None)):
+            appender.write_all(batch)
+    except Exception:
+        # the request has already failed: its own error is what the client gets
+        pass
+    finally:
+        appender.abort()
 
 
 async def start_upload(request: web.Request, m: PathMatch) -> web.StreamResponse:

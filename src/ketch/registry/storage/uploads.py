@@ -4,6 +4,12 @@ can continue or finish an upload another one started.
 The digest is computed incrementally while bytes arrive; this process keeps the running hash of uploads it
 has seen from the start. When another process appended in between (or this one restarted), the bytes are
 hashed again from storage at completion, so the result never depends on which process served which chunk.
+
+Durability is paid once, at completion: a session's files and its chunks are written without fsync, and
+:meth:`UploadStore.complete` syncs the data before the blob is moved into place and linked. A machine crash
+can therefore lose a session or the tail of its chunks; the client then sees BLOB_UPLOAD_UNKNOWN, a 416 with
+the Range really held, or DIGEST_INVALID at completion (after a restart the bytes are re-hashed from
+storage), never a blob whose content differs from its digest.
 """
 
 from __future__ import annotations
@@ -58,8 +64,16 @@ class UploadAppender:
         if self._hasher is not None:
             self._hasher.update(data)
 
-    def finish(self) -> int:
-        self._writer.commit()
+    def write_all(self, chunks: list[bytes]) -> None:
+        """Append several chunks in order (called from a worker thread: the writes and the hashing release
+        the GIL, so the event loop keeps receiving meanwhile)."""
+        for chunk in chunks:
+            self.write(chunk)
+
+    def finish(self, durable: bool = False) -> int:
+        """Close the append. Not durable by default: :meth:`UploadStore.complete` syncs the whole upload
+        once, before it becomes a blob."""
+        self._writer.commit(durable)
         if self._hasher is not None:
             self._store._hashers[self._key] = (self._writer.size, self._hasher)
         return self._writer.size
@@ -84,8 +98,19 @@ class UploadStore:
         upload_id = uuid.uuid4().hex
         started = time.time()
         info = {"algorithm": algorithm, "started": started}
-        self.driver.put_content(paths.upload_info(name, upload_id), json.dumps(info).encode())
-        self.driver.put_content(paths.upload_data(name, upload_id), b"")
+        # atomic (rename) but not synced: a session lost to a machine crash is only BLOB_UPLOAD_UNKNOWN to
+        # the client, which starts over; nothing it was told is stored depends on these files
+        for path, content in (
+            (paths.upload_data(name, upload_id), b""),
+            (paths.upload_info(name, upload_id), json.dumps(info).encode()),
+        ):
+            w = self.driver.writer(path)
+            try:
+                w.write(content)
+            except BaseException:
+                w.cancel()
+                raise
+            w.commit(durable=False)
         self._hashers[(name, upload_id)] = (0, hashlib.new(algorithm))
         return UploadInfo(upload_id, 0, algorithm, started)
 
@@ -93,9 +118,12 @@ class UploadStore:
         try:
             raw = self.driver.get_content(paths.upload_info(name, upload_id))
             size = self.driver.stat(paths.upload_data(name, upload_id)).size
+            doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError("upload info is not an object")
         except (PathNotFound, ValueError):
+            # absent, or unreadable after a machine crash (the session files are not synced)
             raise UploadUnknown(f"upload {upload_id!r} is unknown to repository {name!r}") from None
-        doc = json.loads(raw)
         return UploadInfo(upload_id, size, str(doc.get("algorithm", "sha256")), float(doc.get("started", 0)))
 
     def open_append(self, name: str, upload_id: str, start: int | None = None) -> UploadAppender:
@@ -121,7 +149,8 @@ class UploadStore:
         try:
             if last_chunk:
                 appender.write(last_chunk)
-            size = appender.finish()
+            # the one fsync of the upload's bytes (fsync covers the file, whichever fd wrote them)
+            size = appender.finish(durable=True)
         except BaseException:
             appender.abort()
             raise
@@ -160,6 +189,19 @@ class UploadStore:
         except PathNotFound:
             pass
 
+    def _last_modified(self, name: str, upload_id: str) -> float | None:
+        """When a session whose info a machine crash left unreadable (or one being created right now) was
+        last written: its data file's time, else its directory's; None when neither tells (S3 prefixes have
+        no time), and then the session is left alone."""
+        for path in (paths.upload_data(name, upload_id), paths.upload_dir(name, upload_id)):
+            try:
+                mtime = self.driver.stat(path).mtime
+            except (PathNotFound, ValueError):
+                continue
+            if mtime > 0:
+                return mtime
+        return None
+
     def purge(self, name: str, older_than: float) -> list[str]:
         """Remove uploads of ``name`` started before ``older_than`` (epoch seconds); their ids."""
         removed = []
@@ -169,10 +211,15 @@ class UploadStore:
             return []
         for upload_id in ids:
             try:
-                info = self.info(name, upload_id)
-            except (UploadUnknown, ValueError):
+                started = self.info(name, upload_id).started
+            except UploadUnknown:
+                aged = self._last_modified(name, upload_id)
+                if aged is None:
+                    continue
+                started = aged
+            except ValueError:
                 continue
-            if info.started < older_than:
+            if started < older_than:
                 self._remove(name, upload_id)
                 removed.append(upload_id)
         return removed

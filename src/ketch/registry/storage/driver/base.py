@@ -66,8 +66,10 @@ class FileWriter(Protocol):
 
     def write(self, data: bytes) -> int: ...
 
-    def commit(self) -> None:
-        """Make everything written durable (fsync or the backend's equivalent) and close."""
+    def commit(self, durable: bool = True) -> None:
+        """Finish the write and close. ``durable`` makes everything written durable first (fsync or the
+        backend's equivalent); without it the bytes survive a crash of the process but not necessarily of
+        the machine (for data verified later, like an upload whose digest is checked on completion)."""
         ...
 
     def cancel(self) -> None:

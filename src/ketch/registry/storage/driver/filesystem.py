@@ -20,6 +20,8 @@ from ketch.registry.storage.driver.base import DriverError, FileInfo, PathBusy, 
 __all__ = ["FilesystemDriver"]
 
 _TMP_PREFIX = ".tmp-"
+# appended bytes after which an append writer starts their writeback (see _AppendWriter._write_behind)
+_WRITE_BEHIND = 4 << 20
 
 
 class _AtomicWriter:
@@ -43,9 +45,10 @@ class _AtomicWriter:
         self._size += len(data)
         return len(data)
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
         try:
-            os.fsync(self._fd)
+            if durable:
+                os.fsync(self._fd)
         finally:
             os.close(self._fd)
             self._fd = -1
@@ -54,7 +57,8 @@ class _AtomicWriter:
         except BaseException:
             _unlink(self._tmp)
             raise
-        fsync_dir(self._dir)
+        if durable:
+            fsync_dir(self._dir)
 
     def cancel(self) -> None:
         if self._fd >= 0:
@@ -71,6 +75,7 @@ class _AppendWriter:
             # one appender at a time, across processes: the size read below stays true while we hold it
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._size = os.fstat(self._fd).st_size
+            self._written_back = self._size
         except BlockingIOError:
             os.close(self._fd)
             raise PathBusy(path) from None
@@ -88,11 +93,26 @@ class _AppendWriter:
             n = os.write(self._fd, view)
             view = view[n:]
         self._size += len(data)
+        if self._size - self._written_back >= _WRITE_BEHIND:
+            self._write_behind()
         return len(data)
 
-    def commit(self) -> None:
+    def _write_behind(self) -> None:
+        # Start writing the pages appended so far to disk now, without waiting (fadvise DONTNEED starts
+        # writeback of dirty pages and only drops pages already clean, so the page cache keeps them): the
+        # fsync at the upload's completion then has only the tail left to wait for, instead of the whole
+        # blob at once while the client waits for its 201.
+        start = self._written_back
+        self._written_back = self._size
         try:
-            os.fsync(self._fd)
+            os.posix_fadvise(self._fd, start, self._size - start, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass  # only a hint: the fsync at completion still makes everything durable
+
+    def commit(self, durable: bool = True) -> None:
+        try:
+            if durable:
+                os.fsync(self._fd)
         finally:
             os.close(self._fd)
             self._fd = -1

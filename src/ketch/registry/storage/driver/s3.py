@@ -131,7 +131,8 @@ class _S3AtomicWriter:
         self._size += len(data)
         return len(data)
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
+        # an object PUT is durable once acknowledged: there is no cheaper, weaker form
         try:
             self._buf.seek(0)
             self._driver._put_stream(self._driver._key(self._path), self._buf, self._size)
@@ -153,7 +154,7 @@ class _S3AppendWriter(_S3AtomicWriter):
     def size(self) -> int:
         return self._base + self._size
 
-    def commit(self) -> None:
+    def commit(self, durable: bool = True) -> None:
         try:
             if self._size:
                 self._buf.seek(0)
