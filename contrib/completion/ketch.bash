@@ -5,7 +5,7 @@ _ketch_containers() { ketch ps -a --format json 2>/dev/null | sed -n 's/^ *"name
 _ketch_running() { ketch ps --format json 2>/dev/null | sed -n 's/^ *"name": "\(.*\)",$/\1/p'; }
 _ketch_images() { ketch image ls 2>/dev/null | awk 'NR > 1 { print $1 ":" $2 }'; }
 _ketch_volumes() { ketch volume ls 2>/dev/null | awk 'NR > 1 { print $1 }'; }
-_ketch_networks() { ketch network ls 2>/dev/null | awk 'NR > 1 { print $1 }'; }
+_ketch_networks() { ketch network ls 2>/dev/null | awk 'NR > 1 && $1 != "none" && $1 != "host" && $1 != "bridge" { print $1 }'; }
 
 _ketch() {
     local cur prev words cword
