@@ -15,7 +15,7 @@ _ketch() {
         words=("${COMP_WORDS[@]}")
         cword=$COMP_CWORD
     }
-    local commands="attach commit copy cp create exec image images info inspect kill login logout logs manifest
+    local commands="attach commit container copy cp create exec image images info inspect kill login logout logs manifest
         network port prune ps pull push referrers registry restart rm rmi run start stats stop tag tags top
         version volume wait"
     local i command=""
@@ -63,6 +63,7 @@ _ketch() {
             else
                 COMPREPLY=($(compgen -W "$(_ketch_running)" -- "$cur"))
             fi ;;
+        container) COMPREPLY=($(compgen -W "commit cp create exec info inspect kill logs network port prune ps restart rm run start stats stop top volume wait" -- "$cur")) ;;
         rm|start|wait|logs|inspect|commit)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W "-f --force --follow --tail --since -t --timestamps --format --type -m --message --help" -- "$cur"))

@@ -832,7 +832,23 @@ def run_command(command: str, args: list[str], options: GlobalOptions) -> int:
         return 130
 
 
+def run_container(args: list[str], options: GlobalOptions) -> int:
+    """``ketch container COMMAND ...``: every container command, and the only way to ``inspect`` a
+    container while ``ketch inspect`` belongs to the registry client."""
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write("usage: ketch container COMMAND [ARGS...]\n\nCommands:\n")
+        sys.stdout.write("".join(f"  {n:<8}  {t}\n" for n, t in sorted(COMMANDS.items())))
+        return 0
+    if args[0] not in COMMANDS:
+        sys.stderr.write(f"ketch container: unknown command {args[0]!r}; see 'ketch container --help'\n")
+        return 2
+    return run_command(args[0], args[1:], options)
+
+
 def _publish_commands() -> None:
+    container = types.ModuleType(f"{__name__}.container", "ketch container COMMAND (see ketch.cli.containers)")
+    container.run = run_container  # type: ignore[attr-defined]
+    sys.modules[container.__name__] = container
     for name in COMMANDS:
         module = types.ModuleType(f"{__name__}.{name}", f"ketch {name} (see ketch.cli.containers)")
 

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import termios
+import time
 import tty
 from collections.abc import Iterator
 from typing import Any
@@ -110,6 +111,21 @@ def run_with_console(runtime: OciRuntime, cid: str, bundle: str, *, stdin: bool)
     return _session(runtime, cid, pid, master, stdin=stdin)
 
 
+def _reap(pid: int, status: int | None, grace: float = 10.0) -> int:
+    """The init's status after a hang-up: it should exit on its own (EIO, SIGHUP); else SIGKILL."""
+    deadline = time.monotonic() + grace
+    while status is None:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return st
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.05)
+    return status
+
+
 def _session(runtime: OciRuntime, cid: str, pid: int, master: int, *, stdin: bool) -> int:
     def forward(signum: int, frame: Any) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -118,6 +134,7 @@ def _session(runtime: OciRuntime, cid: str, pid: int, master: int, *, stdin: boo
     handlers = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda s, f: _copy_winsize(0, master))
     status = None
+    hung_up = False
     try:
         _copy_winsize(0, master)
         with _raw(0) if stdin else contextlib.nullcontext():
@@ -139,22 +156,35 @@ def _session(runtime: OciRuntime, cid: str, pid: int, master: int, *, stdin: boo
                         break
                     _write_all(1, data)
                 if 0 in ready:
-                    data = os.read(0, 65536)
+                    try:
+                        data = os.read(0, 65536)
+                    except OSError as e:
+                        if e.errno != errno.EIO:
+                            raise
+                        data = b""
                     if data:
                         _write_all(master, data)
                     else:
-                        inputs.remove(0)
+                        # our terminal hung up: hang up the container's (closing the master), as a
+                        # terminal emulator closing its window does; nobody is left to read the output
+                        hung_up = True
+                        break
                 if status is None:
                     done, st = os.waitpid(pid, os.WNOHANG)
                     if done:
                         status = st
                         # drain what the program wrote before exiting, then stop
                         inputs = [master]
+        if hung_up:
+            os.close(master)
+            master = -1
+            status = _reap(pid, status)
         if status is None:
             _, status = os.waitpid(pid, 0)
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
-        os.close(master)
+        if master >= 0:
+            os.close(master)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code  # killed by signal N: 128+N, as shells report it

@@ -95,7 +95,15 @@ class Engine:
                 f"image {name!r} not found locally (looked for {tried})",
                 hint="pull it with 'ketch pull', import it with 'ketch image import', or use --pull missing",
             ) from None
-        image = load_image(self.images.content, record.target, parse_platform(platform) if platform else None)
+        wanted = parse_platform(platform) if platform else None
+        image = load_image(self.images.content, record.target, wanted)
+        if wanted is not None and (image.config.os, image.config.architecture) != (wanted.os, wanted.architecture):
+            # a single-manifest image has no index to choose from: its config says what it is. Not a
+            # reason to pull on its own (the name is here): the user says so with ketch pull --platform.
+            raise UsageError(
+                f"image {record.name} is {image.config.os}/{image.config.architecture}, not {platform}",
+                hint="pull the image for that platform (ketch pull --platform), or drop --platform",
+            )
         return record.name, image
 
     # -- create / start --------------------------------------------------------------------------------

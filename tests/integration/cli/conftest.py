@@ -68,16 +68,18 @@ def kt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketch]:
         f'[network]\ndefault_subnet = "10.66.{subnet_byte}.0/24"\n'
     )
     k = Ketch(base, config, f"kt{os.getpid()}", f"10.66.{subnet_byte}.0/24")
-    rootfs = base / "rootfs"
-    make_rootfs(str(rootfs))
-    (rootfs / "www").mkdir()
-    (rootfs / "www" / "index.html").write_text("hello from the container\n")
-    k.ok("image", "import", "--rootfs", str(rootfs), "--name", "testbox")
-    k.ok("network", "create", "--subnet", k.subnet, k.network)
-    yield k
-    for cid in k("ps", "-aq").stdout.split():
-        k("rm", "-f", cid)
-    k("network", "rm", k.network)
-    k("volume", "rm", "kvol")
-    subprocess.run(["umount", "-R", str(base / "run" / "netns")], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
+    try:
+        rootfs = base / "rootfs"
+        make_rootfs(str(rootfs))
+        (rootfs / "www").mkdir()
+        (rootfs / "www" / "index.html").write_text("hello from the container\n")
+        k.ok("image", "import", "--rootfs", str(rootfs), "--name", "testbox")
+        k.ok("network", "create", "--subnet", k.subnet, k.network)
+        yield k
+    finally:
+        for cid in k("ps", "-aq").stdout.split():
+            k("rm", "-f", cid)
+        k("network", "rm", k.network)
+        k("volume", "rm", "kvol")
+        subprocess.run(["umount", "-R", str(base / "run" / "netns")], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

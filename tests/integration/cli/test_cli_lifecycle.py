@@ -47,7 +47,7 @@ def test_logs_follow_ends_when_the_container_exits(kt: Ketch) -> None:
     try:
         assert kt.ok("logs", "-f", "follow", timeout=30) == "a\nb\n"
         assert kt.ok("wait", "follow") == "4\n"
-        assert kt.ok("inspect", "--format", "{{.state}} {{.exit_code}}", "follow") == "exited 4\n"
+        assert kt.ok("container", "inspect", "--format", "{{.state}} {{.exit_code}}", "follow") == "exited 4\n"
     finally:
         kt.ok("rm", "-f", "follow")
 
@@ -71,23 +71,23 @@ def test_stop_kill_rm_semantics(kt: Ketch) -> None:
     assert refused.returncode == 1
     assert "is running" in refused.stderr and "ketch rm -f" in refused.stderr
     kt.ok("stop", "-t", "1", "stubborn")
-    assert kt.ok("inspect", "--format", "{{.state}} {{.exit_code}}", "stubborn") == "exited 137\n"
+    assert kt.ok("container", "inspect", "--format", "{{.state}} {{.exit_code}}", "stubborn") == "exited 137\n"
     # a trapping process exits on the stop signal with its own status
     kt.ok("start", "stubborn")
-    assert kt.ok("inspect", "--format", "{{.state}}", "stubborn") == "running\n"
+    assert kt.ok("container", "inspect", "--format", "{{.state}}", "stubborn") == "running\n"
     kt.ok("kill", "-s", "KILL", "stubborn")
     assert kt.ok("wait", "stubborn") == "137\n"
-    cid = kt.ok("inspect", "--format", "{{.id}}", "stubborn").strip()
+    cid = kt.ok("container", "inspect", "--format", "{{.id}}", "stubborn").strip()
     kt.ok("rm", "stubborn")
     assert not list(Path("/sys/fs/cgroup").glob(f"*/ketch-engine/{cid}"))  # no cgroup left behind
-    assert kt("inspect", "--type", "container", "stubborn").returncode == 1
+    assert kt("container", "inspect", "--type", "container", "stubborn").returncode == 1
 
     kt.ok("run", "-d", "--name", "polite", "--network", "none", "testbox", "sh", "-c",
           "trap 'exit 3' TERM; while true; do sleep 0.1; done")  # fmt: skip
     kt.ok("stop", "polite")
     assert kt.ok("wait", "polite") == "3\n"
     kt.ok("restart", "polite")
-    assert kt.ok("inspect", "--format", "{{.state}}", "polite") == "running\n"
+    assert kt.ok("container", "inspect", "--format", "{{.state}}", "polite") == "running\n"
     kt.ok("rm", "-f", "polite")
 
 

@@ -27,7 +27,7 @@ def test_published_port_reachable_from_another_namespace(kt: Ketch) -> None:
           "httpd", "-f", "-p", "80", "-h", "/www")  # fmt: skip
     try:
         assert kt.ok("port", "web") == f"80/tcp -> 0.0.0.0:{port}\n"
-        ip = kt.ok("inspect", "--format", "{{.ip}}", "web").strip()
+        ip = kt.ok("container", "inspect", "--format", "{{.ip}}", "web").strip()
         assert ipaddress.ip_address(ip) in ipaddress.ip_network(kt.subnet)
         gateway = str(next(ipaddress.ip_network(kt.subnet).hosts()))
         # a client in its own namespace on the same network, through the host port (DNAT by portmap)

@@ -112,3 +112,19 @@ def test_default_seccomp_profile_denies_keyrings_and_privileged_lifts_it(kt: Ket
     unconfined = kt.ok("run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", "testbox",
                        "grep", "Seccomp:", "/proc/self/status")  # fmt: skip
     assert unconfined.split()[1] == "0"
+
+
+def test_interactive_stdin_and_platform(kt: Ketch) -> None:
+    from ketch.image.platform import host_platform
+
+    here = f"linux/{host_platform().architecture}"
+    proc = kt("run", "--rm", "-i", "--network", "none", "--platform", here, "testbox", "tr", "a-z", "A-Z",
+              input="piped in\n")  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "PIPED IN\n"), proc.stderr
+    closed = kt("run", "--rm", "--network", "none", "testbox", "cat", input="not passed without -i\n")
+    assert (closed.returncode, closed.stdout) == (0, "")
+    other = kt("run", "--rm", "--network", "none", "--pull", "never", "--platform", "linux/s390x", "testbox", "true")
+    assert other.returncode == 125 and f"testbox:latest is {here}, not linux/s390x" in other.stderr
+    # without --pull never too: the image is here, so nothing is pulled
+    again = kt("run", "--rm", "--network", "none", "--platform", "linux/s390x", "testbox", "true")
+    assert again.returncode == 125 and "not linux/s390x" in again.stderr and "ketch pull:" not in again.stderr
