@@ -709,6 +709,11 @@ def _parser(command: str) -> _Parser:
         p.add_argument("names", nargs="+", metavar="NAME")
         p.add_argument("-f", "--format", help="a template of record fields, e.g. '{{.ip}}'")
         p.add_argument("--type", choices=["container", "image"], default=None)
+        # for an image: the registry's manifest inspect, with its options
+        p.add_argument("--raw", dest="rest", action="append_const", const="--raw",
+                       help="an image's manifest exactly as the registry sent it")
+        p.add_argument("--config", dest="rest", action="append_const", const="--config",
+                       help="an image's config too")
         p.set_defaults(rest=[])
         return p
     if command == "port":

@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volume": ("ketch.cli.containers.volume", "manage volumes: create, ls, inspect, rm"),
     "wait": ("ketch.cli.containers.wait", "wait for containers to exit"),
     "images": ("ketch.cli.distribution.images", "list images (ketch image ls)"),
-    "inspect": ("ketch.cli.distribution.inspect", "show a manifest from a registry (--raw: as sent)"),
+    "inspect": ("ketch.cli.containers.inspect", "show a container, or an image's manifest from a registry (--raw: as sent)"),
     "login": ("ketch.cli.distribution.login", "store credentials for a registry"),
     "logout": ("ketch.cli.distribution.logout", "forget a registry's credentials"),
     "manifest": ("ketch.cli.distribution.manifest", "create and push multi-platform indexes"),
