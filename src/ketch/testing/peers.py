@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["ensure_crun_hugetlb", "ketch_tool", "needs"]
+__all__ = ["containerd", "ensure_crun_hugetlb", "ketch_tool", "needs", "require"]
 
 
 def needs(*tools: str) -> Any:
@@ -48,3 +50,32 @@ def require(*tools: str) -> None:
         pytest.skip(f"needs {', '.join(missing)}")
     if os.geteuid() != 0:
         pytest.skip("needs root")
+
+
+@contextlib.contextmanager
+def containerd(base: str) -> Iterator[str]:
+    """A containerd of its own (root, state and socket under ``base``); yields the socket address."""
+    import time
+
+    address = os.path.join(base, "containerd.sock")
+    with open(os.path.join(base, "containerd.log"), "wb") as log:
+        proc = subprocess.Popen(
+            ["containerd", "--root", os.path.join(base, "root"), "--state", os.path.join(base, "state"),
+             "--address", address],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            deadline = time.time() + 20
+            while not os.path.exists(address):
+                if time.time() > deadline or proc.poll() is not None:
+                    with open(os.path.join(base, "containerd.log")) as f:
+                        raise AssertionError("containerd did not start: " + f.read()[-2000:])
+                time.sleep(0.05)
+            yield address
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -102,3 +102,23 @@ def test_skopeo_push_ketch_pull_ketch_runtime_run(
     assert r.stdout.split() == ["hello", "0"]
     # the layers were unpacked into the overlay snapshotter while they arrived
     assert len(list((root / "snapshots" / "overlay" / "layers").iterdir())) == 1
+
+
+def test_ketch_push_ctr_pull_and_run(registry: Registry, store: ImageStore, busybox: str, short_tmp: Path) -> None:
+    """An image pushed by ketch is pulled by containerd (ctr, plain HTTP on loopback) and runs there."""
+    import uuid
+
+    from ketch.testing.peers import containerd
+
+    need("containerd", "ctr", "containerd-shim-runc-v2", "runc")
+    name = f"{registry.domain}/interop/busybox:ctr"
+    assert main(["--root", store.root, "push", "-q", busybox, name]) == 0
+    ns = "kt" + uuid.uuid4().hex[:8]
+    with containerd(str(short_tmp)) as address:
+        ctr = ["ctr", "-a", address, "-n", ns]
+        r = run(*ctr, "image", "pull", "--plain-http", name)
+        assert r.returncode == 0, r.stderr
+        r = run(*ctr, "run", "--rm", name, "ctr-interop")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["hello", "0"]
+        run(*ctr, "image", "rm", name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -20,27 +19,10 @@ pytestmark = [pytest.mark.root, pytest.mark.peer]
 
 @pytest.fixture
 def containerd(short_tmp: Path) -> Iterator[str]:
-    address = str(short_tmp / "containerd.sock")
-    log = open(short_tmp / "containerd.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        ["containerd", "--root", str(short_tmp / "root"), "--state", str(short_tmp / "state"), "--address", address],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.time() + 20
-        while not os.path.exists(address):
-            if time.time() > deadline or proc.poll() is not None:
-                raise AssertionError("containerd did not start: " + (short_tmp / "containerd.log").read_text()[-2000:])
-            time.sleep(0.05)
+    from ketch.testing.peers import containerd as own_containerd
+
+    with own_containerd(str(short_tmp)) as address:
         yield address
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @needs("containerd", "ctr", "containerd-shim-runc-v2")
