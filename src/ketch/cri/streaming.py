@@ -113,6 +113,7 @@ class _Channels:
 class _WsChannels(_Channels):
     def __init__(self, ws: web.WebSocketResponse, proto: str) -> None:
         self.ws, self.proto = ws, proto
+        self._pending: list[tuple[int, bytes]] = []  # read by initial_size, not yet handed out
 
     @property
     def closed(self) -> bool:
@@ -123,9 +124,24 @@ class _WsChannels(_Channels):
             await self.ws.send_bytes(bytes([channel]) + data)
 
     async def messages(self) -> AsyncIterator[tuple[int, bytes]]:
+        while self._pending:
+            yield self._pending.pop(0)
         async for msg in self.ws:
             if msg.type == WSMsgType.BINARY and msg.data:
                 yield msg.data[0], msg.data[1:]
+
+    async def initial_size(self) -> bytes | None:
+        """Clients of a terminal send its size first (kubectl, crictl): wait a moment for it, so the command
+        starts at the right size instead of racing a resize. Anything else that comes first is kept."""
+        try:
+            msg = await self.ws.receive(timeout=1.0)
+        except TimeoutError:
+            return None
+        if msg.type == WSMsgType.BINARY and msg.data:
+            if msg.data[0] == RESIZE:
+                return bytes(msg.data[1:])
+            self._pending.append((msg.data[0], bytes(msg.data[1:])))
+        return None
 
     async def finish(self, code: int, message: str) -> None:
         if self.ws.closed:
