@@ -191,7 +191,7 @@ def test_destroy_with_a_live_process_says_busy(mgr: Manager) -> None:
     try:
         mgr.add_pid(child.pid)
         with pytest.raises(CgroupError, match="still has processes"):
-            mgr.destroy()
+            mgr.destroy(timeout=0.05)
     finally:
         child.kill()
         child.wait()
