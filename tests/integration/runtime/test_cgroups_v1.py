@@ -191,8 +191,21 @@ def test_destroy_with_a_live_process_says_busy(mgr: Manager) -> None:
     try:
         mgr.add_pid(child.pid)
         with pytest.raises(CgroupError, match="still has processes"):
-            mgr.destroy()
+            mgr.destroy(timeout=0.05)
     finally:
         child.kill()
         child.wait()
     mgr.destroy()
+
+
+def test_block_io_throttle_on_a_real_disk(mgr: Manager) -> None:
+    disks = [d for d in sorted(os.listdir("/sys/block")) if not d.startswith(("loop", "ram", "zram"))]
+    if not disks or "blkio" not in mgr.paths:
+        pytest.skip("no disk or no blkio hierarchy")
+    major, minor = (int(x) for x in Path(f"/sys/block/{disks[0]}/dev").read_text().split(":"))
+    mgr.apply({"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1 << 20}],
+                           "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}})
+    assert _read(mgr, "blkio", "blkio.throttle.read_bps_device") == f"{major}:{minor} {1 << 20}"
+    assert _read(mgr, "blkio", "blkio.throttle.write_iops_device") == f"{major}:{minor} 100"
+    with pytest.raises(CgroupConfigError, match=r"^linux\.resources\.blockIO\.throttleReadBpsDevice\[0\]: writing"):
+        mgr.apply({"blockIO": {"throttleReadBpsDevice": [{"major": 4095, "minor": 4095, "rate": 1}]}}, default_devices=False)

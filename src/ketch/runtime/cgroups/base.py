@@ -213,11 +213,27 @@ class Manager:
             raise CgroupError("the memory cgroup controller is not available: cannot watch for OOM events")
         return OomWatch(directory, "v2" if self.mode == "v2" else "v1")
 
-    def destroy(self) -> None:
-        """Remove the cgroup (and any child cgroups); the processes must be gone (EBUSY is retried briefly).
+    def wait_empty(self, timeout: float = 1.0) -> bool:
+        """Wait up to ``timeout`` seconds for every process to leave (e.g. after kill_all(SIGKILL))."""
+        import time
 
-        Parent directories this manager created are removed too when nothing else uses them.
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while self.pids():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True
+
+    def destroy(self, timeout: float = 1.0) -> None:
+        """Remove the cgroup (and any child cgroups) once its processes are gone.
+
+        Processes still exiting get ``timeout`` seconds; then CgroupBusyError. EBUSY from tasks the kernel
+        has not finished with is retried briefly. Parent directories this manager created are removed too
+        when nothing else uses them.
         """
+        self.wait_empty(timeout)
         errors = []
         for d in self._dirs():
             if not os.path.isdir(d):
