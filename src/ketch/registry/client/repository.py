@@ -107,13 +107,14 @@ class Repository:
     def _manifest_path(self, reference: str) -> str:
         return route("end-3").url(name=self.path, reference=reference)
 
+    def _manifest_name(self, reference: str) -> str:
+        """How errors name the manifest: ``name:tag``, or ``name@digest`` (a tag never holds a colon)."""
+        sep = ":" if ":" not in reference else "@"
+        return f"manifest {self.name}{sep}{reference}"
+
     def resolve(self, reference: str) -> Descriptor:
         """The descriptor a tag or digest names: a HEAD, or a GET when the HEAD lacks the digest."""
-        what = (
-            f"manifest {self.name}:{reference}"
-            if ":" not in reference
-            else f"manifest {self.name}@{reference}"
-        )
+        what = self._manifest_name(reference)
         _, resp = self.session.send(
             "HEAD",
             self._manifest_path(reference),
@@ -137,11 +138,7 @@ class Repository:
     def fetch_manifest(self, reference: str, expected: Descriptor | None = None) -> tuple[Descriptor, bytes]:
         """GET a manifest by tag or digest; the body is checked against the digest asked for (or ``expected``)
         and against the ``Docker-Content-Digest`` the registry sends."""
-        what = (
-            f"manifest {self.name}:{reference}"
-            if ":" not in reference
-            else f"manifest {self.name}@{reference}"
-        )
+        what = self._manifest_name(reference)
         _, resp = self.session.send(
             "GET",
             self._manifest_path(reference),
@@ -185,11 +182,7 @@ class Repository:
     def put_manifest(self, reference: str, media_type: str, data: bytes) -> tuple[Digest, Response]:
         """PUT a manifest under a tag or its digest; returns its digest (checked against the registry's)."""
         digest = Digest.from_bytes(data)
-        what = (
-            f"manifest {self.name}:{reference}"
-            if ":" not in reference
-            else f"manifest {self.name}@{reference}"
-        )
+        what = self._manifest_name(reference)
         _, resp = self.session.send(
             "PUT",
             self._manifest_path(reference),
