@@ -34,7 +34,10 @@ def test_hooks_run_in_order_with_state(any_runtime: Any, bundle: Any, cid: str, 
         cfg["hooks"] = {k: [_hook(k, "/logs/hooks.log" if k == "startContainer" else log, inside=k == "startContainer")] for k in KINDS}
         cfg["annotations"] = {"org.example/test": "yes"}
 
-    proc = any_runtime("run", "--bundle", str(bundle(["true"], edit=edit)), cid, check=False)
+    # The program outlives the poststart hook: crun waits for a hook with sigtimedwait(SIGCHLD) and loses the
+    # hook's exit when the container's own SIGCHLD is pending at the same moment, then reports a timeout.
+    wait_poststart = "i=0; until grep -q ^poststart /logs/hooks.log || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.3"
+    proc = any_runtime("run", "--bundle", str(bundle(["sh", "-c", wait_poststart], edit=edit)), cid, check=False)
     assert proc.returncode == 0, proc.stderr
     lines = Path(log).read_text().splitlines()
     kinds = [line.split(" ", 1)[0] for line in lines]
