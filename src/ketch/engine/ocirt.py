@@ -41,8 +41,15 @@ class OciRuntime:
             raise RuntimeFailed(f"{self.name} {args[0]}: {message}")
         return proc
 
+    def known(self, cid: str) -> bool:
+        """Whether the runtime may know ``cid``: runc, crun and ketch-runtime all keep a container's state in
+        ``<root>/<id>``, so no directory means no container and no process to spawn to learn that."""
+        return os.path.lexists(os.path.join(self.root, cid))
+
     def state(self, cid: str) -> dict[str, Any] | None:
         """The runtime's state of ``cid``, None when the runtime does not know it."""
+        if not self.known(cid):
+            return None
         proc = self.call("state", cid, check=False)
         if proc.returncode != 0:
             return None
@@ -60,6 +67,10 @@ class OciRuntime:
         return self.call(*args, check=False).returncode == 0
 
     def delete(self, cid: str, *, force: bool = False) -> None:
-        if self.state(cid) is None:
+        """Delete ``cid``; nothing to do when the runtime does not know it (``run`` deletes its container)."""
+        if not self.known(cid):
             return
-        self.call("delete", *(["--force"] if force else []), cid)
+        proc = self.call("delete", *(["--force"] if force else []), cid, check=False)
+        if proc.returncode != 0 and self.known(cid):
+            message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit status {proc.returncode}"
+            raise RuntimeFailed(f"{self.name} delete: {message}")
