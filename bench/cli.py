@@ -23,7 +23,7 @@ import time
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 sys.path.insert(0, SRC)
 
-from ketch.cli.launcher import install  # noqa: E402
+from ketch.cli.launcher import install_all  # noqa: E402
 from ketch.testing import make_rootfs  # noqa: E402
 
 
@@ -54,7 +54,8 @@ def main() -> int:
     counter = iter(range(1_000_000))  # ctr needs a fresh container id per run
     try:
         os.mkdir(os.path.join(base, "bin"))
-        runtime = install(os.path.join(base, "bin"), sys.executable)
+        install_all(os.path.join(base, "bin"), sys.executable)  # ketch and ketch-runtime as setup.sh installs them
+        runtime = os.path.join(base, "bin", "ketch-runtime")
         config = os.path.join(base, "ketch.toml")
         with open(config, "w") as f:
             f.write(f'[storage]\nroot = "{base}/ketch"\nrun_root = "{base}/ketch-run"\n'
@@ -62,7 +63,7 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=SRC, KETCH_CONFIG=config)
         # ketch as installed: bytecode compiled ahead (a run should never compile)
         subprocess.run([sys.executable, "-m", "compileall", "-q", SRC], check=True, stdout=subprocess.DEVNULL)
-        ketch = [sys.executable, "-m", "ketch.cli.main"]
+        ketch = [os.path.join(base, "bin", "ketch")]
         rootfs = os.path.join(base, "rootfs")
         make_rootfs(rootfs)
         check([*ketch, "image", "import", "--rootfs", rootfs, "--name", "benchbox"], env)

@@ -35,7 +35,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e '.[test]'
 
-# byte-compile now (a runtime call should never compile), and give ketch-runtime its fast launcher
+# byte-compile now (a runtime call should never compile), and give ketch, ketchd and ketch-runtime their fast launchers
 .venv/bin/python -m compileall -q src >/dev/null
 .venv/bin/python -m ketch.cli.launcher >/dev/null
 echo "setup: ketch installed in $(pwd)/.venv"

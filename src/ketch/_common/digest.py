@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import hashlib
 
 __all__ = ["ALGORITHMS", "Digest", "DigestMismatch", "InvalidDigest", "VerifyingReader"]
 
@@ -46,10 +48,25 @@ class Digest(str):
 
     @classmethod
     def from_bytes(cls, data: bytes, algorithm: str = "sha256") -> Digest:
-        return cls(f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}")
+        if algorithm == "sha256" and len(data) <= _SMALL:
+            # the interpreter's own sha256: loading OpenSSL (hashlib) costs a CLI call milliseconds, more than
+            # it saves on a manifest or a config
+            from _sha256 import sha256  # type: ignore[import-not-found]
+
+            return cls(f"sha256:{sha256(data).hexdigest()}")
+        return cls(f"{algorithm}:{_new(algorithm, data).hexdigest()}")
 
     def hasher(self) -> hashlib._Hash:
-        return hashlib.new(self.algorithm)
+        return _new(self.algorithm)
+
+
+_SMALL = 1 << 20
+
+
+def _new(algorithm: str, data: bytes = b"") -> hashlib._Hash:
+    import hashlib
+
+    return hashlib.new(algorithm, data)
 
 
 class VerifyingReader:

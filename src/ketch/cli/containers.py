@@ -14,10 +14,8 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 import types
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from ketch.cli.main import GlobalOptions
@@ -60,7 +58,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 def _ago(stamp: str | None) -> str:
     if not stamp:
         return ""
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     try:
         then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -792,6 +790,12 @@ COMMANDS: dict[str, str] = {
 _NEEDS_NAME = {"volume": ("create", "inspect", "rm"), "network": ("create", "inspect", "rm")}
 
 
+def _print_traceback() -> None:
+    import traceback  # --debug only: loading it costs every call milliseconds
+
+    traceback.print_exc()
+
+
 def _report(command: str, e: Exception) -> None:
     prefix = f"ketch {command}: " if command else "ketch: "
     sys.stderr.write(f"{prefix}{e}\n")
@@ -816,17 +820,17 @@ def run_command(command: str, args: list[str], options: GlobalOptions) -> int:
         return result
     except UsageError as e:
         if options.debug:
-            traceback.print_exc()
+            _print_traceback()
         _report(command, e)
         return EXIT_ENGINE if command in ("run", "create") else 2
     except (EngineError, ImageError, ImageSpecError, InvalidReference) as e:
         if options.debug:
-            traceback.print_exc()
+            _print_traceback()
         _report(command, e)
         return failure
     except OSError as e:
         if options.debug:
-            traceback.print_exc()
+            _print_traceback()
         where = f": {e.filename}" if e.filename else ""
         _report(command, Exception(f"{e.strerror or e}{where}"))
         if e.errno in (1, 13) and os.geteuid() != 0:

@@ -1,10 +1,12 @@
-"""Replace the ``ketch-runtime`` console script with a faster launcher.
+"""Replace the ``ketch-runtime``, ``ketch`` and ``ketchd`` console scripts with faster launchers.
 
-pip's console scripts start Python with its ``site`` machinery (site-packages scan, .pth files), a few
-milliseconds that every runtime call pays; containerd and podman call the runtime several times per
-container. The launcher starts the interpreter with ``-I -S`` and puts ketch's own directory on sys.path
-itself: the runtime needs nothing outside the standard library. ``scripts/setup.sh`` runs this after
-installing; ``pip install`` alone leaves the ordinary script, which works the same, only slower.
+pip's console scripts start Python with its ``site`` machinery (site-packages scan, .pth files) and the
+current directory on sys.path: a few milliseconds that every call pays, and containerd and podman call the
+runtime several times per container. A launcher starts the interpreter with ``-I -S`` and puts on sys.path
+itself what the program needs: ketch's own directory, plus (for ``ketch`` and ``ketchd``, whose registry and
+CRI parts use installed libraries) the site-packages directories this interpreter had when the launcher was
+written. The runtime needs nothing outside the standard library. ``scripts/setup.sh`` runs this after
+installing; ``pip install`` alone leaves the ordinary scripts, which work the same, only slower.
 
     python -m ketch.cli.launcher [BIN_DIR]
 """
@@ -14,32 +16,53 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["install", "main"]
+__all__ = ["PROGRAMS", "install", "install_all", "main"]
+
+# script name -> (module with main(), whether it needs site-packages)
+PROGRAMS: dict[str, tuple[str, bool]] = {
+    "ketch-runtime": ("ketch.cli.runtime", False),
+    "ketch": ("ketch.cli.main", True),
+    "ketchd": ("ketch.cli.daemon", True),
+}
 
 _TEMPLATE = """#!{python} -IS
-# Written by `python -m ketch.cli.launcher`: -IS (isolated, no site) skips site-packages, which ketch-runtime does not need.
+# Written by `python -m ketch.cli.launcher`: -IS (isolated, no site) skips the site machinery; sys.path is set here.
 import sys
-sys.path.insert(0, {path!r})
-from ketch.cli.runtime import main
+sys.path[:0] = {paths!r}
+from {module} import main
 sys.exit(main())
 """
 
 
-def install(bin_dir: str, python: str = sys.executable) -> str:
-    import ketch
+def _site_packages() -> list[str]:
+    import site
 
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(ketch.__file__)))
-    target = os.path.join(bin_dir, "ketch-runtime")
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
+
+
+def install(bin_dir: str, python: str = sys.executable, name: str = "ketch-runtime") -> str:
+    """Write the launcher ``bin_dir/name`` for ``python``; its path."""
+    import ketch
     from ketch._common.atomicio import write_atomic
 
-    write_atomic(target, _TEMPLATE.format(python=python, path=package_parent).encode(), 0o755)
+    module, needs_site = PROGRAMS[name]
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(ketch.__file__)))]
+    if needs_site:
+        paths += [p for p in _site_packages() if p not in paths]
+    target = os.path.join(bin_dir, name)
+    write_atomic(target, _TEMPLATE.format(python=python, paths=paths, module=module).encode(), 0o755)
     return target
+
+
+def install_all(bin_dir: str, python: str = sys.executable) -> list[str]:
+    return [install(bin_dir, python, name) for name in PROGRAMS]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     bin_dir = args[0] if args else os.path.dirname(sys.executable)
-    sys.stdout.write(f"installed {install(bin_dir)}\n")
+    for path in install_all(bin_dir):
+        sys.stdout.write(f"installed {path}\n")
     return 0
 
 

@@ -7,10 +7,10 @@ module provides ``run(args: list[str], options: GlobalOptions) -> int``.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from dataclasses import dataclass
+
+from ketch._common.record import Record
 
 __all__ = ["COMMANDS", "GlobalOptions", "main"]
 
@@ -61,13 +61,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class GlobalOptions:
-    root: str = DEFAULT_ROOT
-    root_given: bool = False  # --root or $KETCH_ROOT (else the config file's storage root applies)
-    run_root: str | None = None  # --run-root: the container engine's runtime state
-    config: str | None = None  # --config FILE (else $KETCH_CONFIG or /etc/ketch/ketch.toml)
-    debug: bool = False  # --debug: tracebacks for errors
+class GlobalOptions(Record):
+    """Options given before the command (a plain record: dataclasses would cost every call milliseconds)."""
+
+    __slots__ = ("config", "debug", "root", "root_given", "run_root")
+
+    def __init__(
+        self,
+        root: str = DEFAULT_ROOT,
+        root_given: bool = False,  # --root or $KETCH_ROOT (else the config file's storage root applies)
+        run_root: str | None = None,  # --run-root: the container engine's runtime state
+        config: str | None = None,  # --config FILE (else $KETCH_CONFIG or /etc/ketch/ketch.toml)
+        debug: bool = False,  # --debug: tracebacks for errors
+    ) -> None:
+        self.root = root
+        self.root_given = root_given
+        self.run_root = run_root
+        self.config = config
+        self.debug = debug
 
 
 def _usage() -> str:
@@ -143,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         sys.stderr.write(f"ketch: unknown command {args[0]!r}; see 'ketch --help'\n")
         return 2
-    module = importlib.import_module(entry[0])
+    module = __import__(entry[0], fromlist=["run"])  # not importlib: it loads warnings, a cost of every call
     if not root_given:
         root = _configured_root(config) or root
     options = GlobalOptions(os.path.abspath(root), root_given, run_root, config, debug)

@@ -27,9 +27,9 @@ import os
 import shutil
 import sys
 import tomllib
-from dataclasses import dataclass, field
 from typing import Any
 
+from ketch._common.model import field, model
 from ketch.engine.errors import UsageError
 
 __all__ = ["DEFAULT_CONFIG_PATH", "EngineConfig", "load_config"]
@@ -45,7 +45,7 @@ _SCHEMA: dict[str, set[str]] = {
 }
 
 
-@dataclass
+@model
 class EngineConfig:
     root: str = "/var/lib/ketch"
     run_root: str = "/run/ketch-engine"

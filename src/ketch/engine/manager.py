@@ -18,14 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch._common.atomicio import write_atomic
 from ketch._common.jsonio import dumps_pretty
 from ketch.engine.config import KNOWN_RUNTIMES, EngineConfig
 from ketch.engine.errors import Conflict, EngineError, ImageUnavailable, NotFound, RuntimeFailed, UsageError
 from ketch.engine.monitor import create_with_conmon, read_exit_file
-from ketch.engine.network import NetworkStore, create_netns, remove_netns
 from ketch.engine.ocirt import OciRuntime
 from ketch.engine.options import RunOptions
 from ketch.engine.records import ContainerRecord, ContainerStore
@@ -36,6 +35,9 @@ from ketch.image.resolve import Image, load_image
 from ketch.image.snapshot import default_snapshotter, snapshotters
 from ketch.image.store import ImageStore
 from ketch.linux.mount import MNT_DETACH, umount2
+
+if TYPE_CHECKING:
+    from ketch.engine.network import NetworkStore
 
 __all__ = ["Engine", "now"]
 
@@ -66,12 +68,22 @@ class Engine:
             raise EngineError("ketch's container commands need root", hint="run them with sudo or as root")
         self.containers = ContainerStore(self.root)
         self.volumes = VolumeStore(self.root)
-        self.networks = NetworkStore(self.root, self.run_root, config.cni_plugin_dir, config.default_subnet)
+        self._networks: NetworkStore | None = None
         self.images = ImageStore(self.root)
         self.exit_dir = os.path.join(self.run_root, "exits")
         os.makedirs(self.exit_dir, 0o700, exist_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    @property
+    def networks(self) -> NetworkStore:
+        """The bridge networks, loaded on first use: ``--network none`` and ``host`` never need CNI."""
+        if self._networks is None:
+            from ketch.engine.network import NetworkStore
+
+            self._networks = NetworkStore(self.root, self.run_root, self.config.cni_plugin_dir,
+                                          self.config.default_subnet)  # fmt: skip
+        return self._networks
 
     def runtime(self, name: str) -> OciRuntime:
         if os.sep not in name and name not in KNOWN_RUNTIMES and name not in self.config.runtime_paths:
@@ -155,6 +167,8 @@ class Engine:
         if record.network == "host":
             netns = "host"
         elif record.network != "none":
+            from ketch.engine.network import create_netns
+
             netns = create_netns(os.path.join(self.run_root, "netns"), record.id)
             record.netns = netns
             self.containers.save(record)
@@ -385,6 +399,8 @@ class Engine:
                 self.networks.delete(record.network, record.id, record.netns, record.ports)
             except EngineError:
                 pass
+            from ketch.engine.network import remove_netns
+
             remove_netns(record.netns)
         rootfs = os.path.join(record.bundle, "rootfs")
         if os.path.ismount(rootfs):

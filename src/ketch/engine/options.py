@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from ketch._common.model import field, model
 from ketch.engine.errors import UsageError
 from ketch.engine.records import PortMapping
 
@@ -24,7 +24,7 @@ _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
-@dataclass
+@model
 class Mount:
     kind: str  # bind, volume, tmpfs
     source: str  # host path, volume name, or "" for tmpfs
@@ -33,7 +33,7 @@ class Mount:
     options: list[str] = field(default_factory=list)
 
 
-@dataclass
+@model
 class RunOptions:
     image: str
     command: list[str] | None = None

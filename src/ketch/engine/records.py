@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ketch._common.atomicio import FileLock, write_atomic
 from ketch._common.jsonio import dumps_pretty
+from ketch._common.model import asdict, field, model
 from ketch.engine.errors import Conflict, EngineError, NotFound, UsageError
 
 __all__ = ["RECORD_VERSION", "ContainerRecord", "ContainerStore", "PortMapping"]
@@ -27,7 +26,7 @@ _ADJ = ["brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sw
 _NOUN = ["ant", "bee", "crow", "deer", "eel", "fox", "gnu", "hare", "ibis", "jay"]
 
 
-@dataclass
+@model
 class PortMapping:
     host_ip: str
     host_port: int
@@ -38,7 +37,7 @@ class PortMapping:
         return f"{self.host_ip or '0.0.0.0'}:{self.host_port}->{self.container_port}/{self.protocol}"
 
 
-@dataclass
+@model
 class ContainerRecord:
     id: str
     name: str
@@ -138,12 +137,13 @@ class ContainerStore:
         raise NotFound(f"no such container: {ref}", hint="'ketch ps -a' lists containers")
 
     def new_id(self) -> str:
-        return secrets.token_hex(32)
+        return os.urandom(32).hex()  # not secrets: it loads OpenSSL for hmac, milliseconds of every run
 
     def random_name(self) -> str:
         taken = {r.name for r in self.all()}
         for _ in range(100):
-            name = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}_{secrets.randbelow(1000)}"
+            n = int.from_bytes(os.urandom(8), "big")
+            name = f"{_ADJ[n % len(_ADJ)]}_{_NOUN[(n >> 16) % len(_NOUN)]}_{(n >> 32) % 1000}"
             if name not in taken:
                 return name
         raise EngineError("could not pick a free container name")

@@ -11,7 +11,6 @@ from ketch._common.jsonio import dumps_compact
 from ketch.image.content.local import LocalContentStore, write_blob
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import BlobInvalid, BlobNotFound
-from ketch.image.layer.compression import HashingReader, gzip_writer
 from ketch.spec.image import MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, Descriptor
 
 __all__ = ["MAX_DOCUMENT", "put_json", "put_layer", "read_verified"]
@@ -52,6 +51,8 @@ def put_layer(
     """Compress the tar stream ``tar`` into a layer blob; returns its descriptor and its DiffID."""
     media_type = {"": MT_OCI_LAYER, "gzip": MT_OCI_LAYER_GZIP, "zstd": MT_OCI_LAYER_ZSTD}[compression]
     os.makedirs(content.ingest_dir, exist_ok=True)
+    from ketch.image.layer.compression import HashingReader, gzip_writer  # only writers need compression
+
     with tempfile.TemporaryFile(dir=content.ingest_dir) as tmp:
         hashed = HashingReader(tar)
         if compression == "gzip":

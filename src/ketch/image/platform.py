@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ketch._common.model import model
 from ketch.image.errors import InvalidImage, PlatformNotFound, UnsupportedMediaType
 from ketch.spec.image import (
     CONFIG_MEDIA_TYPES,
@@ -37,7 +37,8 @@ _MAX_DEPTH = 8
 
 
 def host_platform() -> Platform:
-    arch, variant = _ARCHES.get(_platform.machine(), (_platform.machine(), None))
+    machine = os.uname().machine  # not platform.machine(): the platform module costs milliseconds to load
+    arch, variant = _ARCHES.get(machine, (machine, None))
     return Platform(architecture=arch, os="linux", variant=variant)
 
 
@@ -71,7 +72,7 @@ def matches(candidate: Platform, wanted: Platform) -> bool:
     return set(candidate.os_features or ()) <= set(wanted.os_features or ())
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Selected:
     descriptor: Descriptor
     manifest: Manifest

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ketch._common.digest import Digest
+from ketch._common.model import model
 from ketch.image.blobs import read_verified
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import BlobNotFound, InvalidImage, UnsupportedMediaType
@@ -22,7 +21,7 @@ from ketch.spec.image import (
 __all__ = ["Image", "load_image"]
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Image:
     target: Descriptor  # what the name points at (index or manifest)
     manifest_descriptor: Descriptor

@@ -14,13 +14,13 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from ketch._common.atomicio import FileLock, write_atomic
 from ketch._common.digest import Digest, InvalidDigest
 from ketch._common.ids import validate_container_id
 from ketch._common.jsonio import dumps_pretty
+from ketch._common.model import model
 from ketch.image.content.local import LocalContentStore
 from ketch.image.errors import ImageNotFound
 from ketch.spec.image import Descriptor
@@ -36,7 +36,7 @@ def normalize_name(name: str | Reference) -> str:
     return str(name if isinstance(name, Reference) else parse_reference(name))
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class ImageRecord:
     name: str
     target: Descriptor

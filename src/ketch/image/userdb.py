@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
 
+from ketch._common.model import field, model
 from ketch.image.errors import ConvertError
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
@@ -36,7 +36,7 @@ def read_in_root(rootfs: str, path: str) -> bytes | None:
         os.close(rootfd)
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class ResolvedUser:
     uid: int
     gid: int

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from ketch._common.digest import Digest, InvalidDigest
+from ketch._common.model import field, model
 
 __all__ = [
     "ANNOTATION_BASE_DIGEST",
@@ -266,7 +265,7 @@ def parse_json(data: bytes | str, what: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@model
 class Platform:
     """image-index.md ``platform``; also the platform members of an image config."""
 
@@ -311,7 +310,7 @@ class Platform:
         return s
 
 
-@dataclass
+@model
 class Descriptor:
     """descriptor.md: a typed, sized, content-addressed reference to a blob."""
 
@@ -344,7 +343,7 @@ class Descriptor:
             except binascii.Error:
                 raise ImageSpecError(_join(path, "data"), "is not valid base64") from None
             # descriptor.md "Embedded Content": the decoded data must be the referenced content.
-            if len(data) != size or hashlib.new(digest.algorithm, data).hexdigest() != digest.hex:
+            if len(data) != size or Digest.from_bytes(data, digest.algorithm) != digest:
                 raise ImageSpecError(
                     _join(path, "data"), f"embedded data does not match {digest} ({size} bytes)"
                 )
@@ -404,7 +403,7 @@ def _check_media_type(o: dict[str, Any], path: str, allowed: frozenset[str], wha
     return mt
 
 
-@dataclass
+@model
 class Manifest:
     """manifest.md (and Docker's schema2 manifest): a config and an ordered list of layers."""
 
@@ -460,7 +459,7 @@ class Manifest:
         return out
 
 
-@dataclass
+@model
 class Index:
     """image-index.md (and Docker's manifest list): manifests for several platforms, or other indexes."""
 
@@ -504,7 +503,7 @@ class Index:
         return out
 
 
-@dataclass
+@model
 class ContainerConfig:
     """config.md ``config``: the execution parameters a runtime should use by default."""
 
@@ -570,7 +569,7 @@ class ContainerConfig:
         return out
 
 
-@dataclass
+@model
 class RootFS:
     """config.md ``rootfs``: the uncompressed digests (DiffIDs) of the layers, in order."""
 
@@ -601,7 +600,7 @@ class RootFS:
         return out
 
 
-@dataclass
+@model
 class History:
     """config.md ``history``: one step of how the image was built."""
 
@@ -637,7 +636,7 @@ class History:
         return out
 
 
-@dataclass
+@model
 class ImageConfig:
     """config.md: the image's platform, default execution parameters, layer DiffIDs and history."""
 
@@ -725,7 +724,7 @@ class ImageConfig:
         )
 
 
-@dataclass
+@model
 class OciLayout:
     """image-layout.md ``oci-layout``: the layout version marker."""
 

@@ -16,9 +16,9 @@ Normalisation: a first component without ``.`` or ``:`` that is not ``localhost`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ketch._common.digest import Digest, InvalidDigest
+from ketch._common.model import model
 
 __all__ = ["DEFAULT_DOMAIN", "DEFAULT_TAG", "InvalidReference", "Reference", "parse_reference"]
 
@@ -37,7 +37,7 @@ class InvalidReference(ValueError):
     """A string is not an image reference."""
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Reference:
     """A fully normalised reference: ``domain``/``path`` with a tag, a digest, or both."""
 

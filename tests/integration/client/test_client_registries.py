@@ -5,7 +5,6 @@ layouts and archives, and a full disk."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from client_registries import CuttingProxy, Registry
 
+from ketch._common.model import replace
 from ketch.cli.main import main
 from ketch.image.blobs import put_json, read_verified
 from ketch.image.build import layer_from_tar_writer, new_config, write_image
@@ -41,7 +41,7 @@ def build(store: ImageStore, tmp: Path, sizes: list[int], name: str, arch: str |
             diff_ids.append(diff_id)
         config = new_config(diff_ids)
         if arch:
-            config = dataclasses.replace(config, architecture=arch, variant=None)
+            config = replace(config, architecture=arch, variant=None)
         return write_image(store, config, descs, name=name)
 
 
@@ -238,7 +238,7 @@ def test_full_disk_gives_a_clear_error_and_a_consistent_store(
 def test_platforms_in_index_entries_are_kept(registry: Registry, store: ImageStore, tmp_path: Path) -> None:
     """An index pushed with --all-platforms keeps each entry's platform (the registry gets the same bytes)."""
     a = build(store, tmp_path, [10], "x/a")
-    a = dataclasses.replace(a, platform=Platform(architecture=host_platform().architecture, os="linux"))
+    a = replace(a, platform=Platform(architecture=host_platform().architecture, os="linux"))
     with store.lease():
         idx = put_json(store.content, MT_OCI_INDEX, Index(manifests=[a], media_type=MT_OCI_INDEX).to_json())
         store.put(f"{registry.domain}/x/idx:v1", idx)

@@ -7,7 +7,6 @@ renames it to its blob path and fsyncs the directory: a crash at any moment leav
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -102,7 +101,7 @@ class LocalWriter:
         self.ref = ref
         self.expected = expected
         self.size = size
-        key = hashlib.sha256(ref.encode()).hexdigest()
+        key = Digest.from_bytes(ref.encode()).hex
         self._dir = os.path.join(store.ingest_dir, key)
         os.makedirs(self._dir, exist_ok=True)
         self._lock = FileLock(os.path.join(self._dir, "lock"))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from ketch._common.digest import Digest
+from ketch._common.model import model
 
 __all__ = ["BlobInfo", "ContentStore", "ContentWriter"]
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class BlobInfo:
     digest: Digest
     size: int

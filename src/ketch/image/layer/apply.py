@@ -24,9 +24,9 @@ import os
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Literal, cast
 
+from ketch._common.model import field, model
 from ketch.image.errors import CorruptLayer, LayerError, UnsafeLayerEntry
 from ketch.image.layer.stream import CHUNK, ChunkReader
 from ketch.linux.fd import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
@@ -41,7 +41,7 @@ _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 _XATTR_PAX = "SCHILY.xattr."
 
 
-@dataclass
+@model
 class ApplyStats:
     entries: int = 0
     whiteouts: int = 0

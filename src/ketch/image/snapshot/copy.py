@@ -13,7 +13,6 @@ from ketch._common.ids import InvalidName, validate_container_id
 from ketch._common.jsonio import dumps_pretty
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import SnapshotError
-from ketch.image.layer.unpack import apply_layer
 from ketch.image.resolve import Image
 from ketch.image.snapshot.protocol import ActiveSnapshot, Mount
 from ketch.linux.mount import MS_BIND, MS_REC
@@ -42,6 +41,8 @@ class CopySnapshotter:
         path = self._path(key)
         if os.path.exists(path):
             raise SnapshotError(f"snapshot {key!r} already exists")
+        from ketch.image.layer.unpack import apply_layer
+
         scratch = os.path.join(self.tmp_dir, f"{key}.{os.urandom(4).hex()}")
         os.makedirs(os.path.join(scratch, "fs"), 0o755)
         try:

@@ -22,7 +22,6 @@ from ketch._common.ids import InvalidName, validate_container_id
 from ketch._common.jsonio import dumps_pretty
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import SnapshotError
-from ketch.image.layer.unpack import apply_layer
 from ketch.image.resolve import Image
 from ketch.image.snapshot.protocol import ActiveSnapshot, Mount
 from ketch.linux.fd import syncfs
@@ -80,6 +79,8 @@ class OverlaySnapshotter:
             return final
         scratch = os.path.join(self.tmp_dir, f"{_layer_name(diff_id)}.{os.getpid()}.{os.urandom(4).hex()}")
         os.mkdir(scratch, 0o755)
+        from ketch.image.layer.unpack import apply_layer  # only when a layer is not unpacked yet
+
         try:
             # overlay form: whiteouts become 0/0 char devices and trusted.overlay.opaque (overlayfs.rst)
             apply_layer(content, layer, scratch, diff_id=diff_id, whiteouts="overlay")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ketch._common.digest import Digest
+from ketch._common.model import field, model
 from ketch.image.content.protocol import ContentStore
 from ketch.image.resolve import Image
 
 __all__ = ["ActiveSnapshot", "Mount", "Snapshotter"]
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Mount:
     """One mount making up a root filesystem, in runtime-spec ``mounts`` terms."""
 
@@ -24,7 +24,7 @@ class Mount:
         return {"type": self.type, "source": self.source, "options": list(self.options)}
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class ActiveSnapshot:
     key: str
     layers: list[Digest]  # DiffIDs, lowest first

@@ -15,8 +15,6 @@ the rest loads on first use, and the compiler (libseccomp through ctypes) only o
 
 from __future__ import annotations
 
-import importlib
-
 from ketch.runtime.seccomp.errors import (
     SeccompError,
     SeccompNotifyError,
@@ -72,6 +70,7 @@ def __getattr__(name: str) -> Any:
         module, attribute = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    # __import__, not importlib.import_module: the importlib package (and warnings) would load on every start
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[attribute]), attribute)
     globals()[name] = value
     return value

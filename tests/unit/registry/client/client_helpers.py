@@ -3,7 +3,6 @@ host configuration, and a misbehaving registry (wrong bytes, connections cut mid
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import threading
@@ -11,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ketch._common.model import replace
 from ketch.image.blobs import put_json
 from ketch.image.build import layer_from_tar_writer, new_config, write_image
 from ketch.image.layer.generate import tar_directory
@@ -55,7 +55,7 @@ def build_image(
             diff_ids.append(diff_id)
         config = new_config(diff_ids)
         if architecture is not None:
-            config = dataclasses.replace(config, architecture=architecture, variant=None)
+            config = replace(config, architecture=architecture, variant=None)
         return write_image(store, config, descs, name=name)
 
 
@@ -70,7 +70,7 @@ def build_index(store: ImageStore, manifests: list[Descriptor], name: str | None
 
 
 def with_platform(desc: Descriptor, arch: str) -> Descriptor:
-    return dataclasses.replace(desc, platform=Platform(architecture=arch, os="linux"))
+    return replace(desc, platform=Platform(architecture=arch, os="linux"))
 
 
 def sha256(data: bytes) -> str:
