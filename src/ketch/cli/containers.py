@@ -46,7 +46,9 @@ def _engine(o: GlobalOptions) -> Any:
         cfg.root = o.root
     if o.run_root:
         cfg.run_root = o.run_root
-    return Engine(cfg)
+    from ketch.cli.runtime_fork import spawn
+
+    return Engine(cfg, spawn)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

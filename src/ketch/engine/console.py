@@ -56,7 +56,7 @@ def _raw(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
 
 
-def _receive_master(listener: socket.socket, proc: subprocess.Popen[bytes]) -> int:
+def _receive_master(listener: socket.socket, proc: Any) -> int:
     listener.settimeout(0.1)
     while True:
         try:
@@ -88,8 +88,8 @@ def run_with_console(runtime: OciRuntime, cid: str, bundle: str, *, stdin: bool)
         listener.bind(sock_path)
         listener.listen(1)
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                runtime.argv("create", "--bundle", bundle, "--console-socket", sock_path, "--pid-file", pid_file, cid),
+            proc = runtime.popen(
+                "create", "--bundle", bundle, "--console-socket", sock_path, "--pid-file", pid_file, cid,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
             master = -1

@@ -38,6 +38,7 @@ from ketch.linux.mount import MNT_DETACH, umount2
 
 if TYPE_CHECKING:
     from ketch.engine.network import NetworkStore
+    from ketch.engine.ocirt import Spawner
 
 __all__ = ["Engine", "now"]
 
@@ -60,8 +61,9 @@ def _signal_number(name: str) -> int:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, spawn: Spawner | None = None) -> None:
         self.config = config
+        self.spawn = spawn  # how runtime processes start (OciRuntime); None: subprocess.Popen
         self.root = config.root
         self.run_root = config.run_root
         if os.geteuid() != 0:
@@ -89,7 +91,7 @@ class Engine:
         if os.sep not in name and name not in KNOWN_RUNTIMES and name not in self.config.runtime_paths:
             raise UsageError(f"--runtime {name!r} is not known", hint=f"one of {', '.join(KNOWN_RUNTIMES)}")
         binary = self.config.runtime_path(name)
-        return OciRuntime(name, binary, os.path.join(self.run_root, "runtime", os.path.basename(name)))
+        return OciRuntime(name, binary, os.path.join(self.run_root, "runtime", os.path.basename(name)), self.spawn)
 
     def resolve_image(self, name: str, platform: str | None) -> tuple[str, Image]:
         from ketch.image.platform import parse_platform
@@ -271,10 +273,7 @@ class Engine:
             self.containers.save(record)
             return code
         stdin = None if interactive else subprocess.DEVNULL
-        try:
-            proc = subprocess.Popen(runtime.argv("run", "--bundle", record.bundle, record.id), stdin=stdin)
-        except FileNotFoundError:
-            raise RuntimeFailed(f"OCI runtime {runtime.binary} not found") from None
+        proc = runtime.popen("run", "--bundle", record.bundle, record.id, stdin=stdin)
 
         def forward(signum: int, frame: Any) -> None:
             try:
@@ -285,11 +284,11 @@ class Engine:
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
         previous = {s: signal.signal(s, forward) for s in forwarded}
         try:
-            code = proc.wait()
+            status: int = proc.wait()
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
-        code = 128 - code if code < 0 else code
+        code = 128 - status if status < 0 else status
         record.state = "exited"
         record.exit_code = code
         record.finished_at = now()

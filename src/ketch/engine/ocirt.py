@@ -10,36 +10,58 @@ from typing import Any
 
 from ketch.engine.errors import RuntimeFailed
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Spawner = Callable[..., Any]
+
 __all__ = ["OciRuntime"]
 
 
+def _popen(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> Any:
+    return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)
+
+
 class OciRuntime:
-    def __init__(self, name: str, binary: str, state_root: str) -> None:
+    """``spawn`` starts a runtime process (``subprocess.Popen``'s signature and result): the command line
+    gives one that runs ketch-runtime in a fork of itself (ketch.cli.runtime_fork)."""
+
+    def __init__(self, name: str, binary: str, state_root: str, spawn: Spawner | None = None) -> None:
         self.name = name
         self.binary = binary
         self.root = state_root
+        self._spawn: Spawner = spawn or _popen
         os.makedirs(state_root, 0o700, exist_ok=True)
 
     def argv(self, *args: str) -> list[str]:
         return [self.binary, "--root", self.root, *args]
 
+    def popen(self, *args: str, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> Any:
+        """Start ``RUNTIME --root ROOT ARGS...``; a Popen-like object (wait, poll, send_signal, returncode)."""
+        try:
+            return self._spawn(self.argv(*args), stdin=stdin, stdout=stdout, stderr=stderr)
+        except FileNotFoundError:
+            raise RuntimeFailed(f"OCI runtime {self.binary} not found") from None
+
     def call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a runtime command. Output goes through files: a created container holds the runtime's stdio,
         so a pipe would not see EOF until the container exits."""
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = self.popen(*args, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
             try:
-                code = subprocess.run(
-                    self.argv(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=120
-                ).returncode
-            except FileNotFoundError:
-                raise RuntimeFailed(f"OCI runtime {self.binary} not found") from None
+                code: int = proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise RuntimeFailed(f"{self.name} {args[0]}: no answer in 120 s") from None
             out.seek(0)
             err.seek(0)
-            proc = subprocess.CompletedProcess(list(args), code, out.read().decode(), err.read().decode())
+            done = subprocess.CompletedProcess(list(args), code, out.read().decode(), err.read().decode())
         if check and code != 0:
-            message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit status {code}"
+            message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {code}"
             raise RuntimeFailed(f"{self.name} {args[0]}: {message}")
-        return proc
+        return done
 
     def known(self, cid: str) -> bool:
         """Whether the runtime may know ``cid``: runc, crun and ketch-runtime all keep a container's state in
