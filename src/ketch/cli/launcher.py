@@ -30,7 +30,19 @@ _TEMPLATE = """#!{python} -IS
 import sys
 sys.path[:0] = {paths!r}
 from {module} import main
-sys.exit(main())
+{tail}"""
+
+_EXIT = "sys.exit(main())\n"
+# ketch-runtime leaves no thread, atexit handler or open file behind that needs the interpreter's
+# finalisation (milliseconds of every call): flush the streams and exit at once.
+_EXIT_AT_ONCE = """code = main()
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except OSError:
+        pass
+import os
+os._exit(code)
 """
 
 
@@ -50,7 +62,8 @@ def install(bin_dir: str, python: str = sys.executable, name: str = "ketch-runti
     if needs_site:
         paths += [p for p in _site_packages() if p not in paths]
     target = os.path.join(bin_dir, name)
-    write_atomic(target, _TEMPLATE.format(python=python, paths=paths, module=module).encode(), 0o755)
+    tail = _EXIT_AT_ONCE if name == "ketch-runtime" else _EXIT
+    write_atomic(target, _TEMPLATE.format(python=python, paths=paths, module=module, tail=tail).encode(), 0o755)
     return target
 
 

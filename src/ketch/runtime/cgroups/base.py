@@ -233,9 +233,20 @@ class Manager:
         has not finished with is retried briefly. Parent directories this manager created are removed too
         when nothing else uses them.
         """
-        self.wait_empty(timeout)
-        errors = []
+        # The common case first: an empty cgroup without children goes with one rmdir. The kernel refuses
+        # (EBUSY) while processes or child cgroups remain, so trying is safe; those take the careful path.
+        remaining = []
         for d in self._dirs():
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                remaining.append(d)
+        if remaining:
+            self.wait_empty(timeout)
+        errors = []
+        for d in remaining:
             if not os.path.isdir(d):
                 continue
             live = [p for sub in (d, *_subdirs_bottom_up(d)) for p in _read_pids(sub)]
