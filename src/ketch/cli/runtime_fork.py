@@ -54,6 +54,13 @@ def is_own_launcher(binary: str) -> bool:
     return _own[binary]
 
 
+def _other_threads() -> bool:
+    """Whether threads besides this one run (a pull's workers, say): a fork copies only the calling thread,
+    and a lock another thread held at that moment would stay held in the child; then execute instead."""
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
+
+
 class ForkedRuntime:
     """The part of :class:`subprocess.Popen` the engine uses, for a runtime running in a forked child."""
 
@@ -160,7 +167,7 @@ def _child(argv: list[str], streams: tuple[Any, Any, Any]) -> None:
 def spawn(argv: list[str], *, stdin: IO[Any] | int | None = None, stdout: IO[Any] | int | None = None,
           stderr: IO[Any] | int | None = None) -> subprocess.Popen[bytes] | ForkedRuntime:  # fmt: skip
     """Start ``argv`` like ``subprocess.Popen``; our own ketch-runtime launcher runs in a fork of this process."""
-    if not is_own_launcher(argv[0]):
+    if not is_own_launcher(argv[0]) or _other_threads():
         return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would write what is buffered here a second time

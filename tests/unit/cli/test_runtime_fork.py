@@ -85,3 +85,21 @@ def test_wait_timeout_and_signals(tmp_path: Path, launcher: str) -> None:
     proc.send_signal(15)
     assert proc.wait(timeout=30) == -15
     assert proc.poll() == -15
+
+
+def test_other_threads_mean_exec(launcher: str) -> None:
+    import threading
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        proc = spawn([launcher, "--version"], stdout=subprocess.DEVNULL)
+        assert isinstance(proc, subprocess.Popen)
+        assert proc.wait() == 0
+    finally:
+        release.set()
+        worker.join()
+    forked = spawn([launcher, "--version"], stdout=subprocess.DEVNULL)
+    assert isinstance(forked, ForkedRuntime)
+    assert forked.wait() == 0
