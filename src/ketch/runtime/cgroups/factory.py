@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["detect_mode", "new_manager", "new_manager_from_state"]
 
 
-def detect_mode(root: str = "/sys/fs/cgroup") -> str:
-    """"v1", "hybrid" or "v2", decided as runc decides (see detect.py)."""
-    return detect.detect_mode(root)
+def detect_mode(root: str = "/sys/fs/cgroup", mountinfo: str | None = None) -> str:
+    """"v1", "hybrid" or "v2", decided as runc decides (see detect.py); ``mountinfo``: text already read."""
+    return detect.detect_mode(root, mountinfo)
 
 
 def new_manager(

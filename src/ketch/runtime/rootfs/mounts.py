@@ -247,7 +247,9 @@ def _mount_cgroup(dest: str, kind: str, opts: MountOptions, ctx: MountContext) -
 
     flags = opts.flags & ~m.MS_RDONLY
     ro = bool(opts.flags & m.MS_RDONLY)
-    mode = detect_mode()
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()  # read once: the mode and the v1 hierarchies both come from it
+    mode = detect_mode(mountinfo=mountinfo)
     fd = ensure_in_root(ctx.rootfd, dest, is_dir=True)
     try:
         target = fd_path(fd)
@@ -271,7 +273,7 @@ def _mount_cgroup(dest: str, kind: str, opts: MountOptions, ctx: MountContext) -
         os.close(fd)
         fd = open_in_root(ctx.rootfd, dest)  # now the tmpfs itself, not the directory it covers
         target = fd_path(fd)
-        for name, subsystems, host_dir in _v1_hierarchies(ctx.cgroup_paths):
+        for name, subsystems, host_dir in _v1_hierarchies(ctx.cgroup_paths, mountinfo):
             sub = ensure_in_root(ctx.rootfd, f"{dest}/{name}", is_dir=True)
             try:
                 where = fd_path(sub)
@@ -302,13 +304,11 @@ def _mount_cgroup(dest: str, kind: str, opts: MountOptions, ctx: MountContext) -
         os.close(fd)
 
 
-def _v1_hierarchies(cgroup_paths: dict[str, str]) -> list[tuple[str, str | None, str]]:
+def _v1_hierarchies(cgroup_paths: dict[str, str], mountinfo: str) -> list[tuple[str, str | None, str]]:
     """(name under /sys/fs/cgroup, mount data for a cgroup mount, the container's host directory)."""
     out: list[tuple[str, str | None, str]] = []
     seen: set[str] = set()
-    with open("/proc/self/mountinfo") as f:
-        lines = f.read().splitlines()
-    for line in lines:
+    for line in mountinfo.splitlines():
         pre, _, post = line.partition(" - ")
         fstype, _src, superopts = ([*post.split(" "), "", "", ""])[:3]
         if fstype != "cgroup":
