@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ketch._common.record import Record
+from ketch._common.model import model
 
 __all__ = ["COMMANDS", "GlobalOptions", "main"]
 
@@ -61,24 +61,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class GlobalOptions(Record):
-    """Options given before the command (a plain record: dataclasses would cost every call milliseconds)."""
+@model(frozen=True)
+class GlobalOptions:
+    """Options given before the command."""
 
-    __slots__ = ("config", "debug", "root", "root_given", "run_root")
-
-    def __init__(
-        self,
-        root: str = DEFAULT_ROOT,
-        root_given: bool = False,  # --root or $KETCH_ROOT (else the config file's storage root applies)
-        run_root: str | None = None,  # --run-root: the container engine's runtime state
-        config: str | None = None,  # --config FILE (else $KETCH_CONFIG or /etc/ketch/ketch.toml)
-        debug: bool = False,  # --debug: tracebacks for errors
-    ) -> None:
-        self.root = root
-        self.root_given = root_given
-        self.run_root = run_root
-        self.config = config
-        self.debug = debug
+    root: str = DEFAULT_ROOT
+    root_given: bool = False  # --root or $KETCH_ROOT (else the config file's storage root applies)
+    run_root: str | None = None  # --run-root: the container engine's runtime state
+    config: str | None = None  # --config FILE (else $KETCH_CONFIG or /etc/ketch/ketch.toml)
+    debug: bool = False  # --debug: tracebacks for errors
 
 
 def _usage() -> str:
