@@ -4,7 +4,9 @@
 The command table of :mod:`ketch.cli.main` names each command as ``ketch.cli.distribution.<command>``; this
 module publishes one small module object per command under that name when it is imported (the import
 system returns a submodule a parent put in ``sys.modules``), so every command keeps the table's
-``run(args, options)`` contract while the code lives here.
+``run(args, options)`` contract while the code lives here. Shared plumbing (options, sessions, pushing) is in
+:mod:`.distribution_common`, ``copy`` in :mod:`.distribution_copy`, pull's pipelined unpacking in
+:mod:`.distribution_unpack`.
 
 Errors print one line, ``ketch <command>: <what is wrong>``, and exit 1 (2 for usage errors).
 """
@@ -16,18 +18,14 @@ import contextlib
 import getpass
 import json
 import os
-import re
-import shutil
 import sys
-import tarfile
-import tempfile
-import threading
 import types
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from ketch.cli import distribution_common as common
+from ketch.cli.distribution_copy import cmd_copy
+from ketch.cli.distribution_unpack import PipelinedUnpack, can_unpack
 from ketch.cli.main import GlobalOptions
 
 __all__ = ["COMMANDS", "run_command"]
@@ -49,157 +47,6 @@ COMMANDS = (
 )
 
 
-class UsageError(Exception):
-    pass
-
-
-# -- shared plumbing ------------------------------------------------------------------------------------
-
-
-def _add_registry_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--authfile", help="credentials file (default $REGISTRY_AUTH_FILE or podman's auth.json)")
-    p.add_argument(
-        "--hosts-dir", help="hosts.toml directory: mirrors, TLS per registry (default /etc/ketch/certs.d)"
-    )
-    p.add_argument("--max-connections", type=int, default=6, help="connections per registry host")
-
-
-def _session(a: argparse.Namespace, domain: str) -> Any:
-    from ketch.registry.client import Session, SessionOptions
-
-    hosts_dir = a.hosts_dir if a.hosts_dir is not None else os.environ.get("KETCH_HOSTS_DIR")
-    return Session.open(
-        domain,
-        SessionOptions(
-            hosts_dir=hosts_dir,
-            auth_file=a.authfile,
-            max_connections=max(1, a.max_connections),
-        ),
-    )
-
-
-def _repository(a: argparse.Namespace, ref: Any) -> Any:
-    from ketch.registry.client import Repository
-
-    return Repository(_session(a, ref.domain), ref.path)
-
-
-def _parse_ref(text: str) -> Any:
-    from ketch.spec.reference import parse_reference
-
-    return parse_reference(text)
-
-
-def _reference_of(ref: Any) -> str:
-    """What to ask the registry for: the digest when there is one (it pins the content), else the tag."""
-    return str(ref.digest) if ref.digest is not None else ref.tag or "latest"
-
-
-def _store(o: GlobalOptions) -> Any:
-    from ketch.image.store import ImageStore
-
-    return ImageStore(o.root)
-
-
-def _sources(o: GlobalOptions) -> Any:
-    from ketch.registry.client import BlobSources
-
-    return BlobSources(os.path.join(o.root, "distribution", "sources.json"))
-
-
-def _platform(text: str | None) -> Any:
-    if not text:
-        return None
-    from ketch.image.platform import parse_platform
-
-    return parse_platform(text)
-
-
-def _selector(platform: Any) -> Callable[[Callable[[Any], bytes], Any], Any]:
-    from ketch.image.platform import select_manifest
-
-    def select(read: Callable[[Any], bytes], target: Any) -> Any:
-        return select_manifest(read, target, platform).descriptor
-
-    return select
-
-
-def _progress(a: argparse.Namespace) -> Any:
-    from ketch.registry.client import make_progress
-
-    return make_progress(getattr(a, "quiet", False))
-
-
-def _read_local(content: Any) -> Callable[[Any], bytes]:
-    from ketch.image.blobs import read_verified
-
-    return lambda d: read_verified(content, d)
-
-
-# -- pipelined unpacking ----------------------------------------------------------------------------------
-
-
-class _PipelinedUnpack:
-    """Unpacks each layer into the overlay snapshotter as soon as its blob is in the store (layers of an
-    overlay snapshot are independent directories, so arrival order does not matter)."""
-
-    def __init__(self, store: Any, workers: int = 2) -> None:
-        from ketch.image.snapshot import OverlaySnapshotter
-
-        self.store = store
-        self.snapshotter = OverlaySnapshotter(store.root)
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unpack")
-        self.lock = threading.Lock()
-        self.images: dict[str, Any] = {}
-        self.arrived: dict[str, set[str]] = {}
-        self.futures: list[Future[Any]] = []
-        self.unpacked = 0
-
-    def on_blob(self, mdesc: Any, manifest: Any, desc: Any) -> None:
-        from ketch.image.blobs import read_verified
-        from ketch.image.resolve import Image
-        from ketch.spec.image import ImageConfig
-
-        key = str(mdesc.digest)
-        with self.lock:
-            if desc.digest == manifest.config.digest:
-                try:
-                    config = ImageConfig.parse(read_verified(self.store.content, desc))
-                except ValueError:
-                    return  # not an image config (an artifact): nothing to unpack
-                if len(config.rootfs.diff_ids) != len(manifest.layers):
-                    return  # load_image reports this mismatch when the image is used
-                image: Any = Image(target=mdesc, manifest_descriptor=mdesc, manifest=manifest, config=config)
-                self.images[key] = image
-                for digest in self.arrived.pop(key, set()):
-                    self._submit(image, digest)
-            else:
-                found = self.images.get(key)
-                if found is None:
-                    self.arrived.setdefault(key, set()).add(str(desc.digest))
-                else:
-                    self._submit(found, str(desc.digest))
-
-    def _submit(self, image: Any, digest: str) -> None:
-        for i, layer in enumerate(image.manifest.layers):
-            if str(layer.digest) == digest:
-                self.futures.append(
-                    self.pool.submit(self.snapshotter.ensure_layer, self.store.content, image, i)
-                )
-                self.unpacked += 1
-
-    def wait(self) -> None:
-        try:
-            for f in self.futures:
-                f.result()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _can_unpack(a: argparse.Namespace) -> bool:
-    return not a.no_unpack and os.geteuid() == 0 and not a.all_platforms
-
-
 # -- pull / push ------------------------------------------------------------------------------------------
 
 
@@ -207,18 +54,18 @@ def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
     from ketch.image.errors import IngestBusy
     from ketch.registry.client import pull
 
-    ref = _parse_ref(a.reference)
-    store = _store(o)
-    repo = _repository(a, ref)
-    progress = _progress(a)
-    unpacker = _PipelinedUnpack(store) if _can_unpack(a) else None
+    ref = common.parse_ref(a.reference)
+    store = common.store(o)
+    repo = common.repository(a, ref)
+    progress = common.progress(a)
+    unpacker = PipelinedUnpack(store) if can_unpack(a) else None
     try:
         with store.lease():
             result = pull(
                 repo,
-                _reference_of(ref),
+                common.reference_of(ref),
                 store.content,
-                select=_selector(_platform(a.platform)),
+                select=common.selector(common.platform(a.platform)),
                 all_platforms=a.all_platforms,
                 progress=progress,
                 on_blob=unpacker.on_blob if unpacker else None,
@@ -234,10 +81,10 @@ def cmd_pull(a: argparse.Namespace, o: GlobalOptions) -> int:
             unpacker.pool.shutdown(wait=True, cancel_futures=True)
     with contextlib.suppress(OSError):
         blobs = [m.digest for m in result.manifests]
-        _sources(o).record(ref.domain, ref.path, [*blobs, *_blob_digests(store, result.manifests)])
+        common.sources(o).record(ref.domain, ref.path, [*blobs, *_blob_digests(store, result.manifests)])
     if not a.quiet:
         sys.stderr.write(
-            f"{ref}: {result.fetched} blobs fetched ({_human(result.bytes)}), {result.skipped} already present\n"
+            f"{ref}: {result.fetched} blobs fetched ({common.human(result.bytes)}), {result.skipped} already present\n"
         )
     sys.stdout.write(f"{result.resolved.digest}\n")
     return 0
@@ -255,285 +102,12 @@ def _blob_digests(store: Any, manifests: list[Any]) -> list[Any]:
     return out
 
 
-def _human(n: float) -> str:
-    from ketch.registry.client.progress import human_size
-
-    return human_size(n)
-
-
-def _push_from(
-    a: argparse.Namespace,
-    o: GlobalOptions,
-    content: Any,
-    root: Any,
-    dest: Any,
-    *,
-    extra_mount: list[str] | None = None,
-) -> Any:
-    from ketch.registry.client import push
-
-    repo = _repository(a, dest)
-    sources = _sources(o)
-    progress = _progress(a)
-
-    def mount_from(digest: Any) -> list[str]:
-        known = list(extra_mount or [])
-        with contextlib.suppress(OSError):
-            known += [r for r in sources.lookup(dest.domain, digest) if r not in known]
-        return [r for r in known if r != dest.path]
-
-    try:
-        result = push(
-            repo,
-            dest.tag if dest.digest is None else None,
-            content,
-            root,
-            _read_local(content),
-            select=_selector(_platform(getattr(a, "platform", None))),
-            all_platforms=a.all_platforms,
-            progress=progress,
-            mount_from=mount_from,
-            workers=max(1, a.max_connections),
-        )
-    finally:
-        progress.close()
-    with contextlib.suppress(OSError):
-        digests = [m.digest for m in result.manifests] + result.uploaded + result.mounted + result.existed
-        sources.record(dest.domain, dest.path, digests)
-    if dest.digest is not None and result.target.digest != dest.digest:
-        from ketch.registry.client import ContentMismatch
-
-        raise ContentMismatch(f"{dest}: the image pushed has digest {result.target.digest}")
-    if not a.quiet:
-        sys.stderr.write(
-            f"{dest}: {len(result.uploaded)} blobs uploaded, {len(result.mounted)} mounted, "
-            f"{len(result.existed)} already there\n"
-        )
-    return result
-
-
 def cmd_push(a: argparse.Namespace, o: GlobalOptions) -> int:
-    store = _store(o)
+    store = common.store(o)
     record = store.resolve(a.source)
-    dest = _parse_ref(a.destination or record.name)
-    result = _push_from(a, o, store.content, record.target, dest)
+    dest = common.parse_ref(a.destination or record.name)
+    result = common.push_from(a, o, store.content, record.target, dest)
     sys.stdout.write(f"{result.target.digest}\n")
-    return 0
-
-
-# -- copy between registries, layouts and archives -----------------------------------------------------
-
-
-@dataclass
-class _Location:
-    kind: str  # "registry", "oci", "oci-archive", "local"
-    path: str = ""
-    tag: str | None = None
-    ref: Any = None
-
-
-def _location(text: str) -> _Location:
-    for kind in ("oci-archive", "oci"):
-        if text.startswith(kind + ":"):
-            rest = text[len(kind) + 1 :]
-            path, tag = rest, None
-            # oci:DIR:TAG — a tag never contains '/', so a colon after the last slash separates it.
-            head, sep, tail = rest.rpartition(":")
-            if sep and "/" not in tail and head:
-                path, tag = head, tail
-            if not path:
-                raise UsageError(f"{text!r}: missing the {kind} path")
-            return _Location(kind, path=path, tag=tag)
-    if text.startswith("ketch:"):
-        return _Location("local", ref=text[len("ketch:") :])
-    return _Location("registry", ref=_parse_ref(text.removeprefix("docker://")))
-
-
-def _layout_index(path: str) -> Any:
-    from ketch.image.layout import read_layout
-
-    return read_layout(path)
-
-
-def _layout_entry(path: str, tag: str | None) -> Any:
-    from ketch.image.errors import ImageNotFound
-    from ketch.spec.image import ANNOTATION_REF_NAME
-
-    index = _layout_index(path)
-    entries = index.manifests
-    if tag is not None:
-        entries = [e for e in entries if (e.annotations or {}).get(ANNOTATION_REF_NAME) in (tag,)]
-        if not entries:
-            entries = [
-                e
-                for e in index.manifests
-                if (e.annotations or {}).get(ANNOTATION_REF_NAME, "").rpartition(":")[2] == tag
-            ]
-        if not entries:
-            raise ImageNotFound(f"{path}: no image tagged {tag!r} in index.json")
-    elif len(entries) != 1:
-        raise ImageNotFound(f"{path}: index.json lists {len(entries)} images; name one as oci:{path}:TAG")
-    e = entries[0]
-    from ketch.spec.image import Descriptor
-
-    return Descriptor(media_type=e.media_type, digest=e.digest, size=e.size, platform=e.platform)
-
-
-def _write_layout_entry(path: str, root: Any, tag: str | None) -> None:
-    from ketch._common.atomicio import write_atomic
-    from ketch._common.jsonio import dumps_compact
-    from ketch.spec.image import ANNOTATION_REF_NAME, MT_OCI_INDEX, Descriptor, Index, OciLayout
-
-    try:
-        index = _layout_index(path)
-    except Exception:
-        if os.path.exists(os.path.join(path, "index.json")):
-            raise
-        index = Index(manifests=[], media_type=MT_OCI_INDEX)
-    entry = Descriptor(
-        media_type=root.media_type,
-        digest=root.digest,
-        size=root.size,
-        platform=root.platform,
-        annotations={ANNOTATION_REF_NAME: tag} if tag else None,
-    )
-    kept = [e for e in index.manifests if not tag or (e.annotations or {}).get(ANNOTATION_REF_NAME) != tag]
-    index.manifests = [*kept, entry]
-    write_atomic(os.path.join(path, "oci-layout"), dumps_compact(OciLayout().to_json()))
-    write_atomic(os.path.join(path, "index.json"), dumps_compact(index.to_json()))
-
-
-@contextlib.contextmanager
-def _extracted(path: str) -> Iterator[str]:
-    with tempfile.TemporaryDirectory(
-        prefix=".ketch-copy.", dir=os.path.dirname(os.path.abspath(path))
-    ) as tmp:
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                _extract_layout(tar, tmp)
-        except (tarfile.TarError, OSError) as e:
-            from ketch.image.errors import ArchiveError
-
-            raise ArchiveError(f"{path}: not a readable oci-archive ({e})") from None
-        yield tmp
-
-
-_LAYOUT_MEMBER = re.compile(r"(?:oci-layout|index\.json|blobs/sha(?:256|512)/[0-9a-f]{64,128})\Z")
-
-
-def _extract_layout(tar: tarfile.TarFile, dest: str) -> None:
-    """Copy out only the regular files an OCI layout has, by names checked against a strict pattern: no
-    member can land outside ``dest`` (path traversal, CVE-2007-4559) and links are never followed."""
-    for member in tar:
-        name = "/".join(p for p in member.name.split("/") if p not in ("", "."))
-        if not member.isreg() or not _LAYOUT_MEMBER.match(name):
-            continue
-        target = os.path.join(dest, *name.split("/"))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        src = tar.extractfile(member)
-        assert src is not None
-        with src, open(target, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-
-
-def _tar_layout(layout: str, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f, tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for entry in ("oci-layout", "index.json"):
-                tar.add(os.path.join(layout, entry), entry, recursive=False)
-            blobs = os.path.join(layout, "blobs")
-            for alg in sorted(os.listdir(blobs)):
-                tar.add(os.path.join(blobs, alg), f"blobs/{alg}", recursive=False)
-                for name in sorted(os.listdir(os.path.join(blobs, alg))):
-                    tar.add(os.path.join(blobs, alg, name), f"blobs/{alg}/{name}", recursive=False)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def cmd_copy(a: argparse.Namespace, o: GlobalOptions) -> int:
-    from ketch.image.layout import LayoutContentStore, copy_image
-
-    src = _location(a.source)
-    dst = _location(a.destination)
-    store = _store(o)
-    select = _selector(_platform(a.platform))
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(store.lease())
-        # 1. The source as a content store and a root descriptor.
-        extra_mount: list[str] = []
-        if src.kind == "registry":
-            from ketch.registry.client import pull
-
-            progress = _progress(a)
-            stack.callback(progress.close)
-            content: Any = store.content
-            if dst.kind == "oci":
-                os.makedirs(dst.path, exist_ok=True)
-                content = LayoutContentStore(dst.path)
-            result = pull(
-                _repository(a, src.ref),
-                _reference_of(src.ref),
-                content,
-                select=select,
-                all_platforms=a.all_platforms,
-                progress=progress,
-                workers=max(1, a.max_connections),
-            )
-            root = result.target
-            if dst.kind == "registry" and dst.ref.domain == src.ref.domain:
-                extra_mount.append(src.ref.path)
-        elif src.kind == "oci":
-            content = LayoutContentStore(src.path)
-            root = _layout_entry(src.path, src.tag)
-        elif src.kind == "oci-archive":
-            tmp = stack.enter_context(_extracted(src.path))
-            content = LayoutContentStore(tmp)
-            root = _layout_entry(tmp, src.tag)
-        else:
-            content = store.content
-            root = store.resolve(src.ref).target
-        read = _read_local(content)
-        from ketch.spec.image import INDEX_MEDIA_TYPES
-
-        if root.media_type in INDEX_MEDIA_TYPES and not a.all_platforms:
-            root = select(read, root)
-        # 2. The destination.
-        if dst.kind == "registry":
-            result_push = _push_from(a, o, content, root, dst.ref, extra_mount=extra_mount)
-            digest = result_push.target.digest
-        elif dst.kind == "oci":
-            os.makedirs(dst.path, exist_ok=True)
-            target = LayoutContentStore(dst.path)
-            if content is not target and getattr(content, "root", None) != target.root:
-                copy_image(content, target, root)
-            target.tidy()
-            _write_layout_entry(dst.path, root, dst.tag)
-            digest = root.digest
-        elif dst.kind == "oci-archive":
-            tmp_layout = stack.enter_context(
-                tempfile.TemporaryDirectory(
-                    prefix=".ketch-copy.", dir=os.path.dirname(os.path.abspath(dst.path))
-                )
-            )
-            target = LayoutContentStore(tmp_layout)
-            copy_image(content, target, root)
-            target.tidy()
-            _write_layout_entry(tmp_layout, root, dst.tag)
-            _tar_layout(tmp_layout, dst.path)
-            digest = root.digest
-        else:
-            from ketch.image.layout import copy_image as copy_into
-
-            if content is not store.content:
-                copy_into(content, store.content, root)
-            store.put(dst.ref, root)
-            digest = root.digest
-    sys.stdout.write(f"{digest}\n")
     return 0
 
 
@@ -541,9 +115,9 @@ def cmd_copy(a: argparse.Namespace, o: GlobalOptions) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace, o: GlobalOptions) -> int:
-    ref = _parse_ref(a.reference)
-    repo = _repository(a, ref)
-    desc, data = repo.fetch_manifest(_reference_of(ref))
+    ref = common.parse_ref(a.reference)
+    repo = common.repository(a, ref)
+    desc, data = repo.fetch_manifest(common.reference_of(ref))
     if a.raw:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -569,21 +143,21 @@ def cmd_tags(a: argparse.Namespace, o: GlobalOptions) -> int:
 
     ref = parse_reference(a.repository, default_tag=False)
     if ref.tag is not None or ref.digest is not None:
-        raise UsageError(f"{a.repository!r}: give a repository, without a tag or digest")
-    for tag in _repository(a, ref).tags():
+        raise common.UsageError(f"{a.repository!r}: give a repository, without a tag or digest")
+    for tag in common.repository(a, ref).tags():
         sys.stdout.write(f"{tag}\n")
     return 0
 
 
 def _subject(repo: Any, ref: Any) -> Any:
-    return repo.resolve(_reference_of(ref))
+    return repo.resolve(common.reference_of(ref))
 
 
 def cmd_referrers(a: argparse.Namespace, o: GlobalOptions) -> int:
     from ketch.registry.client import list_referrers
 
-    ref = _parse_ref(a.reference)
-    repo = _repository(a, ref)
+    ref = common.parse_ref(a.reference)
+    repo = common.repository(a, ref)
     subject = _subject(repo, ref)
     entries, how = list_referrers(repo, subject.digest, a.artifact_type)
     if a.format == "json":
@@ -607,8 +181,8 @@ def cmd_attach(a: argparse.Namespace, o: GlobalOptions) -> int:
     from ketch.registry.client import attach
     from ketch.spec.image import Descriptor
 
-    ref = _parse_ref(a.reference)
-    repo = _repository(a, ref)
+    ref = common.parse_ref(a.reference)
+    repo = common.repository(a, ref)
     subject = _subject(repo, ref)
     files = []
     for path in a.files:
@@ -644,7 +218,7 @@ def cmd_manifest(a: argparse.Namespace, o: GlobalOptions) -> int:
     from ketch.image.blobs import put_json, read_verified
     from ketch.spec.image import INDEX_MEDIA_TYPES, MT_OCI_INDEX, Descriptor, ImageConfig, Index, Manifest
 
-    store = _store(o)
+    store = common.store(o)
     if a.manifest_command == "create":
         entries = []
         for name in a.images:
@@ -677,10 +251,10 @@ def cmd_manifest(a: argparse.Namespace, o: GlobalOptions) -> int:
     # push
     record = store.resolve(a.name)
     if record.target.media_type not in INDEX_MEDIA_TYPES:
-        raise UsageError(f"{record.name} is not a manifest list (ketch manifest create)")
-    dest = _parse_ref(a.destination or record.name)
+        raise common.UsageError(f"{record.name} is not a manifest list (ketch manifest create)")
+    dest = common.parse_ref(a.destination or record.name)
     a.all_platforms = True
-    result = _push_from(a, o, store.content, record.target, dest)
+    result = common.push_from(a, o, store.content, record.target, dest)
     sys.stdout.write(f"{result.target.digest}\n")
     return 0
 
@@ -691,7 +265,7 @@ def cmd_manifest(a: argparse.Namespace, o: GlobalOptions) -> int:
 def _registry_key(text: str) -> str:
     value = text.removeprefix("https://").removeprefix("http://").rstrip("/")
     if not value:
-        raise UsageError("name a registry")
+        raise common.UsageError("name a registry")
     return value
 
 
@@ -712,7 +286,7 @@ def cmd_login(a: argparse.Namespace, o: GlobalOptions) -> int:
     username = a.username
     if not username:
         if not sys.stdin.isatty():
-            raise UsageError("no --username given and no terminal to ask on")
+            raise common.UsageError("no --username given and no terminal to ask on")
         username = input("Username: ")
     if a.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -720,7 +294,7 @@ def cmd_login(a: argparse.Namespace, o: GlobalOptions) -> int:
         password = a.password
     else:
         if not sys.stdin.isatty():
-            raise UsageError("no password: use --password-stdin")
+            raise common.UsageError("no password: use --password-stdin")
         password = getpass.getpass("Password: ")
     given = Credentials(username, password)
 
@@ -759,10 +333,10 @@ def cmd_logout(a: argparse.Namespace, o: GlobalOptions) -> int:
         sys.stdout.write("Removed login credentials for all registries\n")
         return 0
     if not a.registry:
-        raise UsageError("name a registry (or --all)")
+        raise common.UsageError("name a registry (or --all)")
     key = _registry_key(a.registry)
     if not creds.logout(key):
-        raise UsageError(f"not logged in to {key}")
+        raise common.UsageError(f"not logged in to {key}")
     sys.stdout.write(f"Removed login credentials for {key}\n")
     return 0
 
@@ -842,7 +416,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         s.add_argument("destination", nargs="?")
         s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         for s in sub.choices.values():
-            _add_registry_options(s)
+            common.add_registry_options(s)
         p.set_defaults(func=cmd_manifest)
         return p
     elif command == "login":
@@ -857,7 +431,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("registry", nargs="?")
         p.add_argument("--all", action="store_true")
         p.set_defaults(func=cmd_logout)
-    _add_registry_options(p)
+    common.add_registry_options(p)
     return p
 
 
@@ -882,7 +456,7 @@ def run_command(command: str, args: list[str], options: GlobalOptions) -> int:
     try:
         result: int = a.func(a, options)
         return result
-    except UsageError as e:
+    except common.UsageError as e:
         sys.stderr.write(f"ketch {command}: {e}\n")
         return 2
     except (ClientError, ImageError, ImageSpecError, InvalidReference, ValueError) as e:
