@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,22 +30,13 @@ from typing import Any
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, SRC)
 
-
-def free_port() -> int:
-    for port in range(16900, 17000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 16900-16999")
+from ketch.testing.net import free_port  # noqa: E402
 
 
 class Distribution:
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.port = free_port()
+        self.port = free_port(16900, 17000)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,20 +36,12 @@ from pathlib import Path
 import aiohttp
 
 import ketch
+from ketch.testing.net import free_port
 
 SRC = str(Path(ketch.__file__).resolve().parents[1])
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def free_port() -> int:
-    for port in range(15500, 16000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def wait_up(port: int) -> None:
@@ -72,7 +63,7 @@ class Server:
         self.port = 0
 
     def start(self, root: Path) -> None:
-        self.port = free_port()
+        self.port = free_port(15500, 16000)
         if self.kind == "ketch":
             cfg = self.work / "ketch.toml"
             cfg.write_text("access_log = false\n")

@@ -542,6 +542,7 @@ def cmd_info(a: argparse.Namespace, o: GlobalOptions) -> int:
     from ketch.engine.errors import EngineError
     from ketch.engine.stats import cgroup_mode
     from ketch.image.snapshot import overlay_supported
+    from ketch.image.snapshot.overlay import tree_size
 
     engine = _engine(o)
     runtimes = {}
@@ -552,15 +553,7 @@ def cmd_info(a: argparse.Namespace, o: GlobalOptions) -> int:
             runtimes[name] = None
     usage = {}
     for part in ("content", "snapshots", "containers", "volumes"):
-        path = os.path.join(engine.root, part)
-        total = 0
-        for dirpath, _dirs, files in os.walk(path):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-                except OSError:
-                    pass
-        usage[part] = total
+        usage[part] = tree_size(os.path.join(engine.root, part))
     records = engine.containers_list(all_=True)
     info = {
         "version": __version__,

@@ -59,9 +59,13 @@ class OciRuntime:
             err.seek(0)
             done = subprocess.CompletedProcess(list(args), code, out.read().decode(), err.read().decode())
         if check and code != 0:
-            message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {code}"
-            raise RuntimeFailed(f"{self.name} {args[0]}: {message}")
+            raise self._failed(done)
         return done
+
+    def _failed(self, done: subprocess.CompletedProcess[str]) -> RuntimeFailed:
+        """The error for a failed call: the runtime's last line of stderr (runc's shape), else the status."""
+        lines = done.stderr.strip().splitlines()
+        return RuntimeFailed(f"{self.name} {done.args[0]}: {lines[-1] if lines else f'exit status {done.returncode}'}")
 
     def known(self, cid: str) -> bool:
         """Whether the runtime may know ``cid``: runc, crun and ketch-runtime all keep a container's state in
@@ -94,5 +98,4 @@ class OciRuntime:
             return
         proc = self.call("delete", *(["--force"] if force else []), cid, check=False)
         if proc.returncode != 0 and self.known(cid):
-            message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit status {proc.returncode}"
-            raise RuntimeFailed(f"{self.name} delete: {message}")
+            raise self._failed(proc)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 import urllib.request
 
 from ketch.testing.busybox import make_rootfs
+from ketch.testing.net import free_port
 
 _T0 = time.perf_counter()
 
@@ -49,11 +49,6 @@ def _step(title: str, argv: list[str] | None = None, **kw: object) -> subprocess
     return proc  # type: ignore[return-value]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _pod(work: str, ref: str, images: str) -> None:
@@ -115,7 +110,7 @@ def main() -> int:
         sys.stdout.write("==> building a busybox root filesystem offline (Debian's busybox-static)\n")
         rootfs = make_rootfs(os.path.join(work, "rootfs"))
         _step("importing it as an image", [ketch, *store, "image", "import", "--rootfs", "--name", "demo/hello:1", rootfs])
-        port = _free_port()
+        port = free_port()
         ref = f"127.0.0.1:{port}/demo/hello:1"
         sys.stdout.write(f"==> starting ketch registry serve on 127.0.0.1:{port}\n")
         registry = subprocess.Popen(

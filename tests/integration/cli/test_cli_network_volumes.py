@@ -11,18 +11,15 @@ from typing import Any as Ketch
 
 import pytest
 
+from ketch.testing.net import free_port
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def test_published_port_reachable_from_another_namespace(kt: Ketch) -> None:
-    port = _free_port()
+    port = free_port()
     kt.ok("run", "-d", "--name", "web", "--network", kt.network, "-p", f"{port}:80", "testbox",
           "httpd", "-f", "-p", "80", "-h", "/www")  # fmt: skip
     try:

@@ -5,7 +5,6 @@ request to a file the tests read to see what the server did; and a TCP proxy tha
 from __future__ import annotations
 
 import os
-import random
 import select
 import shutil
 import signal
@@ -19,21 +18,11 @@ import urllib.request
 from pathlib import Path
 
 import ketch
+from ketch.testing.net import free_port
 
 SRC = str(Path(ketch.__file__).resolve().parents[1])
 
 
-def free_port() -> int:
-    ports = list(range(16000, 17000))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 16000-16999")
 
 
 class Registry:
@@ -43,7 +32,7 @@ class Registry:
         self.kind = kind
         self.extra_toml = extra_toml
         self.workdir = workdir
-        self.port = free_port()
+        self.port = free_port(16000, 17000)
         self.log = workdir / f"{kind}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -4,7 +4,6 @@ the request, and a container run from the pulled image."""
 from __future__ import annotations
 
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -20,22 +19,12 @@ from ketch.cri.client import CriClient, pb
 from ketch.cri.harness import BUSYBOX
 from ketch.image.layout import export_layout
 from ketch.image.store import ImageStore
+from ketch.testing.net import free_port
 from ketch.testing.peers import require
 
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
 
-def _free_port() -> int:
-    ports = list(range(15000, 16000))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +33,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, ketchd) -> Iterator[str]:
     base = tmp_path_factory.mktemp("registry")
     htpasswd = base / "htpasswd"
     htpasswd.write_bytes(b"kube:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=5)) + b"\n")
-    port = _free_port()
+    port = free_port()
     cfg = base / "registry.toml"
     cfg.write_text(f'addr = "127.0.0.1:{port}"\nroot = "{base / "data"}"\n'
                    f'[auth]\nmode = "htpasswd"\nhtpasswd = "{htpasswd}"\n')

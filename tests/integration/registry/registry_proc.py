@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +14,11 @@ from pathlib import Path
 from typing import ClassVar
 
 import ketch
+from ketch.testing.net import free_port
 
 SRC = str(Path(ketch.__file__).resolve().parents[1])
 
 
-def free_port() -> int:
-    ports = list(range(15000, 16000))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 15000-15999")
 
 
 def sha256(data: bytes) -> str:

@@ -14,6 +14,7 @@ import pytest
 from registry_proc import RegistryProcess
 
 from ketch.testing import make_rootfs
+from ketch.testing.tls import self_signed_cert
 
 pytestmark = [pytest.mark.peer, pytest.mark.root]
 
@@ -247,9 +248,7 @@ def test_skopeo_over_tls(oci_image: Path, workdir: Path) -> None:
     tls = workdir / "tls"
     certs = tls / "certs"
     certs.mkdir(parents=True)
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tls / "key.pem"),
-         "-out", str(tls / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1")  # fmt: skip
+    self_signed_cert(tls / "cert.pem", tls / "key.pem")
     (certs / "ca.crt").write_bytes((tls / "cert.pem").read_bytes())
     reg = RegistryProcess(
         workdir / "tls-root",

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ketch.registry.server import RegistryConfig, make_app
+from ketch.testing.net import free_ports
 
 
 @dataclass
@@ -139,23 +140,6 @@ def weed_binary() -> str | None:
     return beside if os.access(beside, os.X_OK) else None
 
 
-def free_ports(n: int) -> list[int]:
-    import random
-    import socket
-
-    ports = list(range(15000, 16000))
-    random.shuffle(ports)
-    out: list[int] = []
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        out.append(port)
-        if len(out) == n:
-            return out
-    raise RuntimeError("not enough free ports in 15000-15999")
 
 
 S3_ACCESS_KEY = "ketchtest"

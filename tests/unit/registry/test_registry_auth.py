@@ -6,7 +6,6 @@ import base64
 import http.client
 import json
 import ssl
-import subprocess
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from registry_helpers import ServerThread
 from ketch.registry.api import parse_challenges
 from ketch.registry.server.auth import Grant, TokenError, TokenIssuer, parse_scope
 from ketch.registry.server.config import AccessRule, AuthConfig, RegistryConfig
+from ketch.testing.tls import self_signed_cert
 
 
 def _htpasswd(path: Path, **users: str) -> str:
@@ -189,28 +189,7 @@ def test_scope_parsing() -> None:
 
 def test_tls(tmp_path: Path) -> None:
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_cert(cert, key)
     from ketch.registry.server.run import ssl_context
 
     config = RegistryConfig(root=str(tmp_path / "root"), access_log=False)

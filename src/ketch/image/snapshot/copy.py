@@ -14,7 +14,7 @@ from ketch._common.jsonio import dumps_pretty
 from ketch.image.content.protocol import ContentStore
 from ketch.image.errors import SnapshotError
 from ketch.image.resolve import Image
-from ketch.image.snapshot.protocol import ActiveSnapshot, Mount
+from ketch.image.snapshot.protocol import ActiveSnapshot, Mount, discard_snapshot
 from ketch.linux.mount import MS_BIND, MS_REC
 from ketch.linux.mount import mount as sys_mount
 
@@ -74,12 +74,7 @@ class CopySnapshotter:
         return m.source
 
     def remove(self, key: str) -> None:
-        path = self._path(key)
-        if not os.path.isdir(path):
-            raise SnapshotError(f"snapshot {key!r} does not exist")
-        doomed = os.path.join(self.tmp_dir, f"rm-{key}.{os.urandom(4).hex()}")
-        os.rename(path, doomed)
-        shutil.rmtree(doomed)
+        discard_snapshot(self._path(key), self.tmp_dir, key)
 
     def active(self) -> list[ActiveSnapshot]:
         out = []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any, Protocol
 
 from ketch._common.digest import Digest
 from ketch._common.model import field, model
 from ketch.image.content.protocol import ContentStore
+from ketch.image.errors import SnapshotError
 from ketch.image.resolve import Image
 
-__all__ = ["ActiveSnapshot", "Mount", "Snapshotter"]
+__all__ = ["ActiveSnapshot", "Mount", "Snapshotter", "discard_snapshot"]
 
 
 @model(frozen=True)
@@ -65,3 +68,13 @@ class Snapshotter(Protocol):
     def remove_layer(self, diff_id: Digest) -> int:
         """Delete an unpacked layer (a rename then a removal: never half-visible); returns bytes freed."""
         ...
+
+
+def discard_snapshot(path: str, tmp_dir: str, key: str) -> None:
+    """Remove the active snapshot directory ``path``: renamed into ``tmp_dir`` first, so a crash while
+    deleting leaves debris there, never a half-removed snapshot under its key."""
+    if not os.path.isdir(path):
+        raise SnapshotError(f"snapshot {key!r} does not exist")
+    doomed = os.path.join(tmp_dir, f"rm-active-{key}.{os.urandom(4).hex()}")
+    os.rename(path, doomed)
+    shutil.rmtree(doomed)

@@ -3,12 +3,13 @@ host configuration, and a misbehaving registry (wrong bytes, connections cut mid
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from registry_helpers import image_manifest, sha256
 
 from ketch._common.model import replace
 from ketch.image.blobs import put_json
@@ -71,10 +72,6 @@ def build_index(store: ImageStore, manifests: list[Descriptor], name: str | None
 
 def with_platform(desc: Descriptor, arch: str) -> Descriptor:
     return replace(desc, platform=Platform(architecture=arch, os="linux"))
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class FakeRegistry:
@@ -190,25 +187,11 @@ class FakeRegistry:
         self.server.server_close()
 
     def add_image(self, tag: str, config: bytes, layers: list[bytes]) -> Descriptor:
-        import json
 
         self.blobs[sha256(config)] = config
         for layer in layers:
             self.blobs[sha256(layer)] = layer
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": sha256(config),
-                "size": len(config),
-            },
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(x), "size": len(x)}
-                for x in layers
-            ],
-        }
-        body = json.dumps(manifest).encode()
+        body = image_manifest(config, layers)
         mt = "application/vnd.oci.image.manifest.v1+json"
         self.manifests[tag] = (mt, body)
         self.manifests[sha256(body)] = (mt, body)

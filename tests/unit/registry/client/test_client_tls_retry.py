@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from ketch.image.platform import select_manifest
 from ketch.image.store import ImageStore
 from ketch.registry.client import ConnectError, ResponseError, pull
 from ketch.registry.server import RegistryConfig
+from ketch.testing.tls import self_signed_cert
 
 _CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 
@@ -29,28 +29,7 @@ def tls_server(tmp_path: Path):  # type: ignore[no-untyped-def]
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl")
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_cert(cert, key)
     from ketch.registry.server.run import ssl_context
 
     server = ServerThread(
