@@ -11,15 +11,16 @@ import aiohttp
 from ketch.cri import streaming
 from ketch.cri.config import Config, Handler
 from ketch.cri.service import CriService
-from ketch.cri.streaming import StreamServer, _status
+from ketch.cri.stream_channels import status
+from ketch.cri.streaming import StreamServer
 
 
 def test_status_documents() -> None:
-    assert json.loads(_status(0)) == {"metadata": {}, "status": "Success"}
-    doc = json.loads(_status(3))
+    assert json.loads(status(0)) == {"metadata": {}, "status": "Success"}
+    doc = json.loads(status(3))
     assert doc["reason"] == "NonZeroExitCode" and doc["details"]["causes"] == [{"reason": "ExitCode",
                                                                                "message": "3"}]
-    err = json.loads(_status(-1, "cannot attach"))
+    err = json.loads(status(-1, "cannot attach"))
     assert err["status"] == "Failure" and err["message"] == "cannot attach" and "details" not in err
 
 

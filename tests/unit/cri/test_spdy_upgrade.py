@@ -12,7 +12,8 @@ import pytest
 from ketch.cri import spdy
 from ketch.cri.config import Config, Handler
 from ketch.cri.service import CriService
-from ketch.cri.streaming import RESIZE, STDIN, StreamServer, _SpdyChannels
+from ketch.cri.stream_channels import RESIZE, STDIN, SpdyChannels
+from ketch.cri.streaming import StreamServer
 
 
 def _svc(tmp_path: Path) -> CriService:
@@ -90,7 +91,7 @@ def test_resize_documents_split_across_frames() -> None:
             si = await client.open([("streamtype", "stdin")])
             a, b = await server.accept(), await server.accept()
             assert a is not None and b is not None
-            ch = _SpdyChannels(server, "v4.channel.k8s.io", {RESIZE: a, STDIN: b})
+            ch = SpdyChannels(server, "v4.channel.k8s.io", {RESIZE: a, STDIN: b})
             await rs.write(b'{"Width": 80,')
             await rs.write(b' "Height": 24}\n{"Width"')
             first = await ch.initial_size()
