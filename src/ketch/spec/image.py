@@ -251,6 +251,16 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = value
 
 
+def _members_json(obj: Any, members: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The JSON object of a model whose members map one to one onto attributes (None: left out), then
+    the unknown members it kept in ``extra``."""
+    out: dict[str, Any] = {}
+    for member, attribute in members:
+        _put(out, member, getattr(obj, attribute))
+    out.update(obj.extra)
+    return out
+
+
 def parse_json(data: bytes | str, what: str) -> dict[str, Any]:
     """Decode a JSON document that must be an object; ``what`` names it in the error."""
     try:
@@ -519,18 +529,20 @@ class ContainerConfig:
     args_escaped: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _KNOWN = (
-        "User",
-        "ExposedPorts",
-        "Env",
-        "Entrypoint",
-        "Cmd",
-        "Volumes",
-        "WorkingDir",
-        "Labels",
-        "StopSignal",
-        "ArgsEscaped",
+    # JSON member -> attribute, in the order config.md lists them (to_json writes them in this order)
+    _MEMBERS = (
+        ("User", "user"),
+        ("ExposedPorts", "exposed_ports"),
+        ("Env", "env"),
+        ("Entrypoint", "entrypoint"),
+        ("Cmd", "cmd"),
+        ("Volumes", "volumes"),
+        ("WorkingDir", "working_dir"),
+        ("Labels", "labels"),
+        ("StopSignal", "stop_signal"),
+        ("ArgsEscaped", "args_escaped"),
     )
+    _KNOWN = tuple(member for member, _ in _MEMBERS)
 
     @classmethod
     def from_json(cls, value: Any, path: str = "") -> ContainerConfig:
@@ -554,19 +566,7 @@ class ContainerConfig:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        _put(out, "User", self.user)
-        _put(out, "ExposedPorts", self.exposed_ports)
-        _put(out, "Env", self.env)
-        _put(out, "Entrypoint", self.entrypoint)
-        _put(out, "Cmd", self.cmd)
-        _put(out, "Volumes", self.volumes)
-        _put(out, "WorkingDir", self.working_dir)
-        _put(out, "Labels", self.labels)
-        _put(out, "StopSignal", self.stop_signal)
-        _put(out, "ArgsEscaped", self.args_escaped)
-        out.update(self.extra)
-        return out
+        return _members_json(self, self._MEMBERS)
 
 
 @model
@@ -611,7 +611,14 @@ class History:
     empty_layer: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _KNOWN = ("created", "author", "created_by", "comment", "empty_layer")
+    _MEMBERS = (
+        ("created", "created"),
+        ("author", "author"),
+        ("created_by", "created_by"),
+        ("comment", "comment"),
+        ("empty_layer", "empty_layer"),
+    )
+    _KNOWN = tuple(member for member, _ in _MEMBERS)
 
     @classmethod
     def from_json(cls, value: Any, path: str = "") -> History:
@@ -626,14 +633,7 @@ class History:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        _put(out, "created", self.created)
-        _put(out, "author", self.author)
-        _put(out, "created_by", self.created_by)
-        _put(out, "comment", self.comment)
-        _put(out, "empty_layer", self.empty_layer)
-        out.update(self.extra)
-        return out
+        return _members_json(self, self._MEMBERS)
 
 
 @model
