@@ -165,6 +165,45 @@ def test_user_namespace_mappings(any_runtime: Any, bundle: Any, cid: str) -> Non
     assert out == ["0", "100000", "65536", "0"]
 
 
+def test_user_namespace_init_needs_no_access_to_ketchs_files(bundle: Any, cid: str, tmp_path: Path) -> None:
+    """The init runs as host uid 100000 once in its user namespace: ketch installed in a 0700 directory (a
+    checkout made with mktemp -d) is out of its reach, so everything it runs must be imported before."""
+    import shutil
+    import subprocess
+    import sys
+
+    import ketch
+    from ketch.testing.runtimes import Runtime
+
+    private = tmp_path / "private"
+    shutil.copytree(Path(ketch.__file__).parent, private / "src" / "ketch")
+    os.chmod(private, 0o700)
+    (tmp_path / "bin").mkdir()
+    # a launcher for the copy, written by the copy (install() puts its own package's directory on sys.path)
+    code = f"import sys; sys.path.insert(0, {str(private / 'src')!r}); from ketch.cli.launcher import install; " \
+           f"print(install({str(tmp_path / 'bin')!r}, sys.executable))"
+    launcher = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert str(private / "src") in Path(launcher).read_text()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+        assert any(m["type"] == "cgroup" for m in cfg["mounts"])  # the mount whose code once loaded late
+
+    b = bundle(["id", "-u"], edit=edit)
+    for parent in [b, *b.parents]:
+        if str(parent) == "/":
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)
+    rt = Runtime(launcher, tmp_path / "state")
+    try:
+        assert _run(rt, b, cid).split() == ["0"]
+    finally:
+        rt.cleanup()
+
+
 def test_scheduler_io_priority_and_personality(ketch: Any, bundle: Any, cid: str) -> None:
     """runtime-spec 1.1+ (Debian 12's runc predates them, so ketch-runtime only)."""
 

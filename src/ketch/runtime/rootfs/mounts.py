@@ -10,6 +10,10 @@ import os
 
 from ketch.linux import mount as m
 from ketch.linux.fd import fd_path
+
+# imported here, by the parent before it forks: the init may run as an unprivileged user of a new user
+# namespace, which cannot read ketch's own files (a checkout in a 0700 directory), so it imports nothing
+from ketch.runtime.cgroups.detect import detect_mode
 from ketch.runtime.rootfs.paths import ensure_in_root, open_in_root
 
 TYPE_CHECKING = False
@@ -243,8 +247,6 @@ def _mount_cgroup(dest: str, kind: str, opts: MountOptions, ctx: MountContext) -
     per mounted hierarchy, each a cgroup mount (with a cgroup namespace) or a bind of the container's
     directory in that hierarchy (without).
     """
-    from ketch.runtime.cgroups import detect_mode
-
     flags = opts.flags & ~m.MS_RDONLY
     ro = bool(opts.flags & m.MS_RDONLY)
     with open("/proc/self/mountinfo") as f:
